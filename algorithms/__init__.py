@@ -1,0 +1,1 @@
+"""The built-in algorithms, one file each; installed as ``smashconfig.algorithms``."""

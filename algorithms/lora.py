@@ -1,0 +1,152 @@
+"""``lora``: PEFT LoRA adapters injected into the targeted layers, in place.
+
+The model keeps its own class (PEFT's ``inject_adapter_in_model``, no ``PeftModel`` wrapper);
+base weights are frozen and the adapters are trainable. PEFT is given a regular expression
+that matches exactly the resolved paths, never patterns it would widen with its own suffix
+rules, and the result is checked path by path. On a quantized base, merging the adapters is
+refused: PEFT would silently lose the LoRA delta.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
+
+from smashconfig.algorithm import Algorithm
+from smashconfig.errors import PlanError, UnsafeOperationError
+from smashconfig.layers import has_adapter, is_adapter_internal, is_quantized
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+class LoRA(Algorithm):
+    """Low-rank adapters (PEFT) on the targeted layers; base frozen, adapters trainable."""
+
+    name = "lora"
+    group = "adapter"
+    requires = ("peft",)
+    extra = "lora"
+    description = "PEFT LoRA adapters (trainable), QLoRA-style on a quantized base"
+
+    def hyperparameters(self) -> List[Any]:
+        from ConfigSpace import Float, Integer
+
+        return [
+            Integer("r", (1, 1024), default=8, meta={"help": "rank of the adapters"}),
+            Integer("alpha", (1, 2048), default=16, meta={"help": "scaling numerator (scale = alpha / r)"}),
+            Float("dropout", (0.0, 0.9), default=0.0, meta={"help": "dropout on the adapter input"}),
+        ]
+
+    # ----- which modules -------------------------------------------------------------------------
+
+    def skip_reason(self, path: str, module: "nn.Module", params: Mapping[str, Any]) -> Optional[str]:
+        from torch import nn
+
+        kind = type(module).__name__
+        if is_adapter_internal(path):
+            return "part of a LoRA adapter"
+        if isinstance(module, (nn.Linear, nn.Embedding, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            return None
+        return f"{kind} is not adapted by lora (it adapts Linear, Embedding and Conv1d/2d/3d layers)"
+
+    def selected_by_default(self, path: str, module: "nn.Module") -> bool:
+        from torch import nn
+
+        return isinstance(module, nn.Linear) and not is_adapter_internal(path)
+
+    def check(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], calibration_data: Any) -> None:
+        from torch import nn
+
+        if not isinstance(model, nn.Module):
+            roots = [path for path in targets if "." not in path]
+            if roots:
+                raise PlanError(
+                    f"lora cannot adapt a whole pipeline component ({', '.join(roots)}); target the layers inside it.",
+                    key="lora",
+                )
+
+    # ----- doing ---------------------------------------------------------------------------------
+
+    def apply(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
+        self._inject(model, targets, params, on_meta=False)
+
+    def rebuild(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
+        self._inject(model, targets, params, on_meta=True)
+
+    def _inject(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], *, on_meta: bool) -> None:
+        from peft import LoraConfig, inject_adapter_in_model
+
+        from smashconfig.target_modules.tree import components, get_module
+
+        for prefix, root, paths in _per_component(components(model), targets):
+            config = LoraConfig(
+                r=params["r"],
+                lora_alpha=params["alpha"],
+                lora_dropout=params["dropout"],
+                target_modules=exact_paths_regex(paths),
+                bias="none",
+            )
+            before = _adapted(root)
+            inject_adapter_in_model(config, root, low_cpu_mem_usage=on_meta)
+            adapted = _adapted(root) - before
+            if adapted != set(paths):
+                raise RuntimeError(
+                    f"PEFT adapted {sorted(adapted - set(paths))[:5]} and missed {sorted(set(paths) - adapted)[:5]}"
+                )
+        for path in targets:
+            layer = get_module(model, path)
+            if is_quantized(layer.get_base_layer()):
+                layer.merge = types.MethodType(_refuse_merge, layer)
+
+
+def _adapted(root: "nn.Module") -> set:
+    return {name for name, module in root.named_modules() if has_adapter(module)}
+
+
+def _per_component(roots: Dict[str, "nn.Module"], targets: Sequence[str]) -> List[Any]:
+    """(prefix, root module, paths relative to it) for each component that holds targets."""
+    if "" in roots:
+        return [("", roots[""], list(targets))]
+    grouped: Dict[str, List[str]] = {}
+    for path in targets:
+        head, _, rest = path.partition(".")
+        grouped.setdefault(head, []).append(rest)
+    return [(head, roots[head], paths) for head, paths in grouped.items()]
+
+
+def exact_paths_regex(paths: Sequence[str]) -> str:
+    """A regular expression whose full matches are exactly ``paths``.
+
+    Built as a trie over path components, so matching one module path costs time proportional
+    to its length, not to the number of paths.
+    """
+    trie: Dict[str, Any] = {}
+    for path in paths:
+        node = trie
+        for part in path.split("."):
+            node = node.setdefault(part, {})
+        node[""] = {}
+    return _trie_regex(trie)
+
+
+def _trie_regex(node: Dict[str, Any]) -> str:
+    alternatives = [re.escape(part) + _tail(child) for part, child in node.items() if part]
+    return alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
+
+
+def _tail(child: Dict[str, Any]) -> str:
+    if not any(part for part in child):
+        return ""
+    inner = r"\." + _trie_regex(child)
+    return f"(?:{inner})?" if "" in child else inner
+
+
+def _refuse_merge(self: Any, *args: Any, **kwargs: Any) -> None:
+    raise UnsafeOperationError(
+        "refusing to merge LoRA adapters into a quantized base layer: the quantized weights cannot hold the "
+        "LoRA delta, so the merge would silently lose the trained adapters. Keep the adapters unmerged, or "
+        "merge into a full-precision copy of the model and quantize after.",
+        key="lora",
+    )

@@ -1,0 +1,128 @@
+"""``quanto``: weight (and optionally activation) quantization with optimum-quanto.
+
+Each targeted ``Linear`` / ``Conv2d`` (and ``LayerNorm`` when activations are quantized) is
+replaced by its quanto counterpart, calibrated when activations are quantized, then frozen so
+the weights are stored quantized. Paths are handed to quanto one by one, never as patterns.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable, List, Mapping, Optional, Sequence
+
+from smashconfig.algorithm import Algorithm
+from smashconfig.errors import PlanError
+from smashconfig.layers import is_adapter_internal, is_quantized
+
+if TYPE_CHECKING:
+    from torch import nn
+
+WEIGHT_BITS = ["qint2", "qint4", "qint8", "qfloat8"]
+ACTIVATION_BITS = ["none", "qint8", "qfloat8"]
+
+
+class Quanto(Algorithm):
+    """optimum-quanto quantization of the targeted layers, frozen in place."""
+
+    name = "quanto"
+    group = "quantizer"
+    requires = ("optimum-quanto",)
+    extra = "quanto"
+    description = "optimum-quanto weight/activation quantization"
+
+    def hyperparameters(self) -> List[Any]:
+        from ConfigSpace import Categorical
+
+        return [
+            Categorical(
+                "weight_bits", WEIGHT_BITS, default="qint8", meta={"help": "quantized type of the weights"}
+            ),
+            Categorical(
+                "activation_bits",
+                ACTIVATION_BITS,
+                default="none",
+                meta={"help": "quantized type of the activations ('none' keeps them in float; needs calibration data)"},
+            ),
+        ]
+
+    # ----- which modules -------------------------------------------------------------------------
+
+    def skip_reason(self, path: str, module: "nn.Module", params: Mapping[str, Any]) -> Optional[str]:
+        from torch import nn
+
+        kind = type(module).__name__
+        if is_adapter_internal(path):
+            return "part of a LoRA adapter"
+        if is_quantized(module):
+            return f"{kind} is already quantized"
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            return None if module.weight.is_floating_point() else f"{kind} has non-float weights"
+        if isinstance(module, nn.LayerNorm):
+            if params.get("activation_bits", "none") == "none":
+                return "LayerNorm is quantized by quanto only when activation_bits is set"
+            return None
+        return f"{kind} is not quantizable by quanto"
+
+    def selected_by_default(self, path: str, module: "nn.Module") -> bool:
+        from torch import nn
+
+        return isinstance(module, (nn.Linear, nn.Conv2d)) and self.skip_reason(path, module, {}) is None
+
+    def needs_calibration(self, params: Mapping[str, Any]) -> bool:
+        return params.get("activation_bits", "none") != "none"
+
+    def check(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], calibration_data: Any) -> None:
+        from smashconfig.target_modules.tree import get_module
+
+        for path in targets:
+            weight = getattr(get_module(model, path), "weight", None)
+            if weight is not None and weight.is_meta:
+                raise PlanError(
+                    f"quanto cannot quantize {path!r}: its weights are on the meta device (not loaded). "
+                    "Load real weights first, or use load_smashed to restore a saved smashed model.",
+                    key="quanto",
+                )
+
+    # ----- doing ---------------------------------------------------------------------------------
+
+    def apply(
+        self,
+        model: Any,
+        targets: Sequence[str],
+        params: Mapping[str, Any],
+        *,
+        calibration_data: Optional[Iterable[Any]] = None,
+    ) -> None:
+        from optimum.quanto import Calibration, quantize_module
+
+        from smashconfig.calibration import run_batches
+        from smashconfig.target_modules.tree import get_module, set_module
+
+        weights = params["weight_bits"]
+        activations = None if params["activation_bits"] == "none" else params["activation_bits"]
+        quantized = []
+        for path in targets:
+            qmodule = quantize_module(get_module(model, path), weights=weights, activations=activations)
+            if qmodule is None:
+                raise RuntimeError(f"optimum-quanto has no quantized counterpart for {path!r}")
+            qmodule.name = path
+            set_module(model, path, qmodule)
+            if activations is None:
+                qmodule.freeze()
+            else:
+                quantized.append(qmodule)
+        if quantized:
+            with Calibration():
+                run_batches(model, calibration_data)
+            for qmodule in quantized:
+                qmodule.freeze()
+
+    def rebuild(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
+        from optimum.quanto import quantize_module
+
+        from smashconfig.target_modules.tree import get_module, set_module
+
+        activations = None if params["activation_bits"] == "none" else params["activation_bits"]
+        for path in targets:
+            qmodule = quantize_module(get_module(model, path), weights=params["weight_bits"], activations=activations)
+            qmodule.name = path
+            set_module(model, path, qmodule)

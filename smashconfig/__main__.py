@@ -1,0 +1,7 @@
+"""``python -m smashconfig``."""
+
+import sys
+
+from smashconfig.cli import main
+
+sys.exit(main())

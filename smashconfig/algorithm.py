@@ -1,0 +1,128 @@
+"""The base class every compression algorithm derives from (DESIGN.md section 6).
+
+An algorithm says what it is (``name``, ``group``), what it needs (``requires``, ``extra``),
+which hyperparameters it takes (ConfigSpace objects with unprefixed names; ``target_modules``
+is added for every algorithm), which modules it acts on, and how to apply itself. Only
+``name``, ``group``, :meth:`hyperparameters` and :meth:`apply` are required.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from smashconfig.errors import MissingBackendError
+
+if TYPE_CHECKING:
+    from ConfigSpace.hyperparameters import Hyperparameter
+    from torch import nn
+
+    from smashconfig.target_modules import TARGET_MODULES_TYPE
+
+GROUP_ORDER: Dict[str, int] = {"quantizer": 20, "adapter": 30}
+"""Where each known group runs in ``smash``; other groups run after these unless they set ``order``."""
+
+
+class Algorithm:
+    """A compression algorithm that ``smash`` can apply to the targeted modules of a model."""
+
+    name: ClassVar[str]
+    group: ClassVar[str]
+    requires: ClassVar[Tuple[str, ...]] = ()
+    """PyPI distributions the backend needs, e.g. ``("optimum-quanto",)``."""
+    extra: ClassVar[Optional[str]] = None
+    """The ``smashconfig`` extra that installs ``requires`` (defaults to ``name``)."""
+    order: ClassVar[Optional[int]] = None
+    """Position in ``smash`` (lower runs first); defaults to the group's place in ``GROUP_ORDER``."""
+    description: ClassVar[str] = ""
+
+    def hyperparameters(self) -> List["Hyperparameter"]:
+        """The ConfigSpace hyperparameters, named without the algorithm prefix."""
+        raise NotImplementedError(f"{type(self).__name__} must define hyperparameters()")
+
+    def conditions(self) -> List[Any]:
+        """ConfigSpace conditions among the algorithm's own hyperparameters (unprefixed); none by default."""
+        return []
+
+    def apply(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
+        """Change ``model`` in place at each path of ``targets`` (those the algorithm acts on)."""
+        raise NotImplementedError(f"{type(self).__name__} must define apply()")
+
+    # ----- which modules -------------------------------------------------------------------------
+
+    def skip_reason(self, path: str, module: "nn.Module", params: Mapping[str, Any]) -> Optional[str]:
+        """Why a targeted leaf module is not acted on, or ``None`` when the algorithm acts on it.
+
+        The default acts on every leaf module that holds parameters of its own.
+        """
+        if next(module.parameters(recurse=False), None) is None:
+            return f"{type(module).__name__} has no parameters"
+        return None
+
+    def selected_by_default(self, path: str, module: "nn.Module") -> bool:
+        """Whether the inferred defaults (``target_modules`` = None) include this leaf module."""
+        return self.skip_reason(path, module, self.default_params()) is None
+
+    def default_target_modules(self, model: Any) -> "TARGET_MODULES_TYPE":
+        """The ``target_modules`` used when the config leaves it ``None`` (DESIGN.md section 5)."""
+        from smashconfig.defaults import infer_default_targets
+
+        return infer_default_targets(model, self).target_modules
+
+    # ----- checks before anything changes ---------------------------------------------------------
+
+    def check(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], calibration_data: Any) -> None:
+        """Raise :class:`~smashconfig.errors.PlanError` if applying would fail; called before any change."""
+
+    def needs_calibration(self, params: Mapping[str, Any]) -> bool:
+        """Whether ``smash`` must be given ``calibration_data`` for these hyperparameters."""
+        return False
+
+    def rebuild(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
+        """Recreate the smashed structure on an unsmashed (possibly meta) model, without computing weights.
+
+        ``load_smashed`` calls this, then loads the saved tensors. Algorithms that cannot be
+        reloaded keep the default, which refuses.
+        """
+        raise NotImplementedError(f"algorithm {self.name!r} does not support load_smashed")
+
+    # ----- derived ---------------------------------------------------------------------------------
+
+    def default_params(self) -> Dict[str, Any]:
+        """Every hyperparameter at its default, as plain values (``target_modules`` is ``None``)."""
+        from smashconfig.hyperparameters import default_of
+
+        params = {hp.name: default_of(hp) for hp in self.hyperparameters()}
+        params["target_modules"] = None
+        return params
+
+    def sort_key(self) -> int:
+        if self.order is not None:
+            return self.order
+        return GROUP_ORDER.get(self.group, 100)
+
+    def install_hint(self) -> str:
+        return f'pip install "smashconfig[{self.extra or self.name}]"'
+
+    def missing_packages(self) -> List[str]:
+        """The distributions of ``requires`` that are not installed (no backend is imported)."""
+        missing = []
+        for dist in self.requires:
+            try:
+                importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                missing.append(dist)
+        return missing
+
+    def check_backend(self) -> None:
+        """Raise :class:`MissingBackendError` naming the extra to install when a backend is missing."""
+        missing = self.missing_packages()
+        if missing:
+            raise MissingBackendError(
+                f"algorithm {self.name!r} needs {', '.join(missing)}, which is not installed; "
+                f"install it with: {self.install_hint()}",
+                key=self.name,
+            )
+
+    def __repr__(self) -> str:
+        return f"<algorithm {self.name!r} ({self.group})>"

@@ -1,0 +1,72 @@
+"""The ``smashconfig`` command: argument parsing only (``--help`` imports nothing heavy).
+
+Each subcommand's work lives in :mod:`smashconfig.commands`, imported when it runs. User
+mistakes print one line (``file:line: reason`` for config files) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import List, Optional
+
+MODEL_HELP = (
+    "a local Hugging Face model directory, or a built-in demo model: 'minilm' (the real "
+    "all-MiniLM-L6-v2, the default) or 'tiny-llama' (a small LlamaForCausalLM built from a config)"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smashconfig",
+        description="Validate, explain and apply smashconfig compression configs.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    commands.add_parser("algorithms", help="list every algorithm, its group, hyperparameters, legal values, defaults")
+
+    validate = commands.add_parser("validate", help="check a config file and print it in normal form")
+    validate.add_argument("config", metavar="CONFIG", help="a YAML or JSON config file")
+
+    targets = commands.add_parser("targets", help="show which modules each algorithm would act on, without applying")
+    targets.add_argument("config", metavar="CONFIG", help="a YAML or JSON config file")
+    targets.add_argument("--model", default="minilm", metavar="M", help=MODEL_HELP)
+    targets.add_argument("--explain", action="store_true", help="show the rule that decided every module, folded")
+    targets.add_argument("--json", action="store_true", help="print the plan (or, with --explain, the records) as JSON")
+    targets.add_argument("--strict", action="store_true", help="treat target-pattern warnings as errors")
+    targets.add_argument("--against", metavar="PLAN", help="a saved plan.json: show the paths that would be added or lost")
+
+    smash = commands.add_parser("smash", help="apply a config to a model, check its outputs, optionally save it")
+    smash.add_argument("config", metavar="CONFIG", help="a YAML or JSON config file")
+    smash.add_argument("--model", default="minilm", metavar="M", help=MODEL_HELP)
+    smash.add_argument("--output", metavar="DIR", help="save the smashed model (safetensors, config, plan) here")
+    smash.add_argument("--strict", action="store_true", help="treat target-pattern warnings as errors")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    from smashconfig import commands
+    from smashconfig.errors import SmashConfigError
+
+    try:
+        return commands.run(args)
+    except SmashConfigError as error:
+        sys.stderr.write(f"smashconfig: error: {error}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("smashconfig: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""What each ``smashconfig`` subcommand does; output goes to stdout, diagnostics to the log."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Dict, List
+
+if TYPE_CHECKING:
+    from smashconfig.config import SmashConfig
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch ``args.command``; returns the exit status."""
+    handlers: Dict[str, Callable[[argparse.Namespace], int]] = {
+        "algorithms": algorithms,
+        "validate": validate,
+        "targets": targets,
+        "smash": smash,
+    }
+    return handlers[args.command](args)
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def load(path: str) -> "SmashConfig":
+    """A config from a ``.json`` file, or YAML otherwise."""
+    from smashconfig.config import SmashConfig
+
+    source = Path(path)
+    return SmashConfig.from_json(source) if source.suffix == ".json" else SmashConfig.from_yaml(source)
+
+
+def algorithms(args: argparse.Namespace) -> int:
+    from smashconfig.hyperparameters import allowed, default_of
+    from smashconfig.registry import default_registry
+
+    registry = default_registry()
+    keys = registry.keys()
+    for name, algorithm in registry.algorithms().items():
+        missing = algorithm.missing_packages()
+        state = f"needs: {algorithm.install_hint()}" if missing else "installed"
+        out(f"{name}  (group: {algorithm.group}; backend: {', '.join(algorithm.requires) or 'none'}; {state})")
+        if algorithm.description:
+            out(f"  {algorithm.description}")
+        rows: List[List[str]] = []
+        for hp_name in registry.hyperparameter_names(name) + ["target_modules"]:
+            hp = keys[f"{name}_{hp_name}"].hyperparameter
+            rows.append([f"{name}_{hp_name}", f"default {default_of(hp)!r}", allowed(hp)])
+        for line in table(rows):
+            out("  " + line)
+        out()
+    return 0
+
+
+def validate(args: argparse.Namespace) -> int:
+    config = load(args.config)
+    out(f"# {args.config}: valid; active algorithms: {', '.join(config.active_algorithms) or 'none'}")
+    sys.stdout.write(config.to_yaml())
+    return 0
+
+
+def targets(args: argparse.Namespace) -> int:
+    from smashconfig.cli_targets import show_targets
+
+    return show_targets(args, load(args.config))
+
+
+def smash(args: argparse.Namespace) -> int:
+    from smashconfig.cli_smash import run_smash
+
+    return run_smash(args, load(args.config))
+
+
+def table(rows: List[List[str]]) -> List[str]:
+    """Rows as left-aligned columns."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]

@@ -1,0 +1,369 @@
+"""``SmashConfig``: which algorithms to apply, with which hyperparameters, to which modules.
+
+A dict-like object validated on every change against the ConfigurationSpace of the registered
+algorithms (DESIGN.md section 3). Every change is checked in full before it is made: a refused
+change leaves the config exactly as it was. Each config owns its values; nothing is shared.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, MutableMapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Union
+
+from smashconfig.didyoumean import did_you_mean
+from smashconfig.errors import (
+    GroupConflictError,
+    IllegalValueError,
+    InactiveAlgorithmError,
+    SmashConfigError,
+    UnknownAlgorithmError,
+    UnknownKeyError,
+    WrongTypeError,
+    describe,
+)
+from smashconfig.hyperparameters import check_value, default_of
+from smashconfig.registry import KeySpec, Registry, default_registry
+
+if TYPE_CHECKING:
+    from ConfigSpace import ConfigurationSpace
+
+    from smashconfig.target_modules import TARGET_MODULES_TYPE
+
+AlgorithmsSpec = Union[str, Iterable[str], Mapping[str, Optional[Mapping[str, Any]]]]
+"""What :meth:`SmashConfig.add` takes: a name, names, or ``{name: {hyperparameter: value}}``."""
+
+
+class SmashConfig(MutableMapping):
+    """Which algorithms to apply, with which hyperparameters, to which modules.
+
+    Keys are group keys (``"quantizer"``, ``"adapter"``: the selected algorithm or ``None``) and
+    hyperparameter keys ``"<algorithm>_<hyperparameter>"`` (``"quanto_weight_bits"``). Iteration
+    lists the selected groups and every hyperparameter of the active algorithms.
+    """
+
+    def __init__(self, algorithms: Optional[AlgorithmsSpec] = None) -> None:
+        self._registry: Registry = default_registry()
+        self._values: Dict[str, Any] = {}
+        self._space_copy: Optional["ConfigurationSpace"] = None
+        if algorithms is not None:
+            self.add(algorithms)
+
+    # ----- mapping protocol ------------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        spec = self._spec(key)
+        if spec.is_group:
+            return self._values.get(key)
+        self._require_active(spec, "read")
+        return copy.deepcopy(self._values.get(key, default_of(spec.hyperparameter)))
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._commit(self._with(dict(self._values), [(key, value)]))
+
+    def __delitem__(self, key: str) -> None:
+        spec = self._spec(key)
+        if spec.is_group:
+            self[key] = None
+            return
+        self._require_active(spec, "reset")
+        values = dict(self._values)
+        values.pop(key, None)
+        self._commit(values)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._active_keys())
+
+    def __len__(self) -> int:
+        return len(self._active_keys())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._active_keys()
+
+    # ----- algorithms ------------------------------------------------------------------------------
+
+    @property
+    def active_algorithms(self) -> List[str]:
+        """The selected algorithms, in the order ``smash`` applies them."""
+        selected = {self._values[g] for g in self._registry.groups() if self._values.get(g) is not None}
+        return [name for name in self._registry.algorithms() if name in selected]
+
+    def add(self, algorithms: AlgorithmsSpec) -> "SmashConfig":
+        """Activate algorithms, optionally with hyperparameters; returns the config.
+
+        ``cfg.add("quanto")``, ``cfg.add(["quanto", "lora"])``,
+        ``cfg.add({"quanto": {"weight_bits": "qint4"}})``. Adding an active algorithm again keeps
+        its values and updates the ones given.
+        """
+        self._commit(self._with(dict(self._values), self._add_changes(algorithms)))
+        return self
+
+    def remove(self, algorithms: Union[str, Iterable[str]]) -> "SmashConfig":
+        """Deactivate algorithms (their hyperparameter values are dropped); returns the config."""
+        names = [algorithms] if isinstance(algorithms, str) else list(algorithms)
+        values = dict(self._values)
+        for name in names:
+            algorithm = self._registry.get(name)
+            if values.get(algorithm.group) == name:
+                values = self._with(values, [(algorithm.group, None)])
+        self._commit(values)
+        return self
+
+    # ----- space -----------------------------------------------------------------------------------
+
+    @property
+    def space(self) -> "ConfigurationSpace":
+        """The ConfigurationSpace of all registered algorithms (this config's own copy)."""
+        if self._space_copy is None:
+            self._space_copy = copy.deepcopy(self._registry.space())
+        return self._space_copy
+
+    # ----- conversion ------------------------------------------------------------------------------
+
+    def to_dict(self, defaults: bool = True) -> Dict[str, Dict[str, Any]]:
+        """The canonical nested form ``{algorithm: {hyperparameter: value}}``, in ``smash`` order.
+
+        With ``defaults=False`` only the values that were set are listed.
+        """
+        keys = self._registry.keys()
+        out: Dict[str, Dict[str, Any]] = {}
+        for name in self.active_algorithms:
+            params: Dict[str, Any] = {}
+            for hp_name in self._registry.hyperparameter_names(name) + ["target_modules"]:
+                key = f"{name}_{hp_name}"
+                if key in self._values:
+                    params[hp_name] = copy.deepcopy(self._values[key])
+                elif defaults:
+                    params[hp_name] = default_of(keys[key].hyperparameter)
+            out[name] = params
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "SmashConfig":
+        """A config from the nested form (``{"quanto": {...}}``) or flat keys (``{"quantizer": "quanto"}``)."""
+        from smashconfig.config_dict import entries_from_dict
+
+        config = cls()
+        values: Dict[str, Any] = {}
+        for entry in entries_from_dict(data, config._registry):
+            try:
+                config._with(values, [(entry.key, entry.value)])
+            except SmashConfigError as error:
+                error.location = error.location or entry.location
+                raise
+        config._commit(values)
+        return config
+
+    def to_yaml(self, path: Union[str, Path, None] = None) -> str:
+        """The config as YAML text (nested form); also written to ``path`` when given."""
+        from smashconfig.io import dump_yaml
+
+        return dump_yaml(self.to_dict(), path)
+
+    @classmethod
+    def from_yaml(cls, source: Union[str, Path]) -> "SmashConfig":
+        """A config from a YAML file (a ``Path`` or a string naming an existing file) or YAML text."""
+        from smashconfig.io import load_config
+
+        return load_config(source, "yaml")
+
+    def to_json(self, path: Union[str, Path, None] = None) -> str:
+        """The config as JSON text (nested form); also written to ``path`` when given."""
+        from smashconfig.io import dump_json
+
+        return dump_json(self.to_dict(), path)
+
+    @classmethod
+    def from_json(cls, source: Union[str, Path]) -> "SmashConfig":
+        """A config from a JSON file (a ``Path`` or a string naming an existing file) or JSON text."""
+        from smashconfig.io import load_config
+
+        return load_config(source, "json")
+
+    def copy(self) -> "SmashConfig":
+        """An independent copy: changing one never changes the other."""
+        other = type(self)()
+        other._registry = self._registry
+        other._values = copy.deepcopy(self._values)
+        return other
+
+    def __copy__(self) -> "SmashConfig":
+        return self.copy()
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "SmashConfig":
+        return self.copy()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SmashConfig):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.to_dict(defaults=False)!r})"
+
+    # ----- models ----------------------------------------------------------------------------------
+
+    def resolve_target_modules(self, model: Any) -> Dict[str, "TARGET_MODULES_TYPE"]:
+        """For each active algorithm, the ``target_modules`` that ``smash`` will use on ``model``.
+
+        The user's value in normal form, or, where it is ``None``, the one inferred from the model.
+        """
+        out = {}
+        for name in self.active_algorithms:
+            value = self[f"{name}_target_modules"]
+            out[name] = value if value is not None else self._registry.get(name).default_target_modules(model)
+        return out
+
+    def hyperparameters(self, algorithm: str) -> Dict[str, Any]:
+        """Every hyperparameter of an active algorithm, unprefixed, defaults filled in."""
+        return dict(self.to_dict()[self._active_name(algorithm)])
+
+    # ----- internals -------------------------------------------------------------------------------
+
+    def _spec(self, key: Any) -> KeySpec:
+        keys = self._registry.keys()
+        if isinstance(key, str) and key in keys:
+            return keys[key]
+        if isinstance(key, str) and key in self._registry.algorithms():
+            algorithm = self._registry.get(key)
+            raise UnknownKeyError(
+                f"{key!r} is an algorithm, not a key; select it with cfg[{algorithm.group!r}] = {key!r} "
+                f"or cfg.add({key!r}).",
+                key=key,
+            )
+        raise UnknownKeyError(
+            f"unknown key {key!r}; keys are group keys ({', '.join(map(repr, self._registry.groups()))}) and "
+            "'<algorithm>_<hyperparameter>' keys such as 'quanto_weight_bits'."
+            + (did_you_mean(key, keys) if isinstance(key, str) else ""),
+            key=str(key),
+        )
+
+    def _active_name(self, name: str) -> str:
+        algorithm = self._registry.get(name)
+        if self._values.get(algorithm.group) != name:
+            raise InactiveAlgorithmError(
+                f"algorithm {name!r} is not active; activate it with cfg.add({name!r}).", key=name
+            )
+        return name
+
+    def _require_active(self, spec: KeySpec, verb: str, values: Optional[Dict[str, Any]] = None) -> None:
+        values = self._values if values is None else values
+        if values.get(spec.group) != spec.algorithm:
+            current = values.get(spec.group)
+            now = f" (the {spec.group} is {current!r})" if current is not None else ""
+            raise InactiveAlgorithmError(
+                f"cannot {verb} {spec.key!r}: algorithm {spec.algorithm!r} is not active{now}; activate it with "
+                f"cfg.add({spec.algorithm!r}) or cfg[{spec.group!r}] = {spec.algorithm!r} "
+                f"(in a file: a '{spec.algorithm}:' section, or '{spec.group}: {spec.algorithm}').",
+                key=spec.key,
+            )
+
+    def _active_keys(self) -> List[str]:
+        keys: List[str] = []
+        for group in self._registry.groups():
+            if self._values.get(group) is not None:
+                keys.append(group)
+        for name in self.active_algorithms:
+            keys.extend(f"{name}_{hp}" for hp in self._registry.hyperparameter_names(name) + ["target_modules"])
+        return keys
+
+    def _add_changes(self, algorithms: AlgorithmsSpec) -> List[Tuple[str, Any]]:
+        """The (key, value) changes that ``add(algorithms)`` means; checks names and groups."""
+        if isinstance(algorithms, str):
+            items: List[Tuple[Any, Any]] = [(algorithms, None)]
+        elif isinstance(algorithms, Mapping):
+            items = list(algorithms.items())
+        elif isinstance(algorithms, Iterable):
+            items = [(name, None) for name in algorithms]
+        else:
+            raise WrongTypeError(
+                f"add() takes an algorithm name, a list of names, or {{name: {{hyperparameter: value}}}}; "
+                f"got {describe(algorithms)}."
+            )
+        changes: List[Tuple[str, Any]] = []
+        chosen: Dict[str, str] = {}
+        for name, params in items:
+            algorithm = self._algorithm_for_add(name)
+            group = algorithm.group
+            other = chosen.get(group) or self._values.get(group)
+            if other is not None and other != name:
+                raise GroupConflictError(
+                    f"cannot add {name!r}: the {group} is already {other!r}, and a config holds one algorithm "
+                    f"per group; remove {other!r} first or set cfg[{group!r}] = {name!r}.",
+                    key=group,
+                )
+            chosen[group] = name
+            changes.append((group, name))
+            changes.extend(self._param_changes(name, params))
+        return changes
+
+    def _algorithm_for_add(self, name: Any) -> Any:
+        if isinstance(name, str) and name in self._registry.groups():
+            raise UnknownAlgorithmError(
+                f"{name!r} is a group, not an algorithm; add one of its algorithms: "
+                f"{', '.join(map(repr, self._registry.groups()[name]))}.",
+                key=name,
+            )
+        return self._registry.get(name)
+
+    def _param_changes(self, name: str, params: Any) -> List[Tuple[str, Any]]:
+        from smashconfig.config_dict import hyperparameter_entries
+
+        return [(entry.key, entry.value) for entry in hyperparameter_entries(name, params, self._registry)]
+
+    def _with(self, values: Dict[str, Any], changes: List[Tuple[str, Any]]) -> Dict[str, Any]:
+        """``values`` with ``changes`` applied in order, each checked; ``values`` is modified and returned."""
+        for key, value in changes:
+            spec = self._spec(key)
+            if spec.is_group:
+                self._select(values, spec, value)
+                continue
+            self._require_active(spec, "set", values)
+            values[key] = check_value(spec.hyperparameter, value, key)
+        return values
+
+    def _select(self, values: Dict[str, Any], spec: KeySpec, name: Any) -> None:
+        """Select algorithm ``name`` (or ``None``) for group ``spec.group`` in ``values``."""
+        group = spec.group
+        if name is not None:
+            if not isinstance(name, str):
+                raise WrongTypeError(
+                    f"{group!r} takes an algorithm name or None; got {describe(name)}.", key=group
+                )
+            choices = [c for c in spec.hyperparameter.choices if c is not None]
+            if name not in choices:
+                raise IllegalValueError(self._not_in_group(group, name, choices), key=group)
+        previous = values.get(group)
+        if previous == name:
+            return
+        if previous is not None:
+            prefix = previous + "_"
+            for key in [k for k in values if k.startswith(prefix) and self._registry.keys()[k].algorithm == previous]:
+                del values[key]
+        if name is None:
+            values.pop(group, None)
+        else:
+            values[group] = name
+
+    def _not_in_group(self, group: str, name: str, choices: List[str]) -> str:
+        algorithms = self._registry.algorithms()
+        if name in algorithms:
+            other = algorithms[name].group
+            return (
+                f"{name!r} is not a {group}: it belongs to the group {other!r}; set cfg[{other!r}] = {name!r} "
+                f"or cfg.add({name!r})."
+            )
+        return (
+            f"{group!r} = {name!r} is not an algorithm; the {group} algorithms are {', '.join(map(repr, choices))}."
+            + did_you_mean(name, list(algorithms))
+        )
+
+    def _commit(self, values: Dict[str, Any]) -> None:
+        """Validate ``values`` as a whole against the space, then make them this config's values."""
+        from smashconfig.space import validate
+
+        validate(self._registry, values)
+        self._values = values

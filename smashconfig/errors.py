@@ -1,0 +1,123 @@
+"""Every error smashconfig raises for a user mistake.
+
+One base class, :class:`SmashConfigError`; each subclass also derives from the builtin a
+Python user would catch (``KeyError``, ``ValueError``, ``TypeError``, ``ImportError``,
+``FileNotFoundError``, ``RuntimeError``). Every message names the key, the value given and
+what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
+
+class SmashConfigError(Exception):
+    """Base class of every smashconfig error.
+
+    ``key`` is the configuration key (or file key path) the error is about, when there is one;
+    ``source`` is where that key came from in a file (``"config.yaml:4"``), filled in by loaders.
+    """
+
+    def __init__(self, message: str, *, key: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key
+        self.location: Optional[Tuple[str, ...]] = None
+        """Where in a nested config (dict or file) the offending key sits: ``("quanto", "weight_bits")``."""
+        self.source: Optional[str] = None
+
+    def __str__(self) -> str:
+        return self.message if self.source is None else f"{self.source}: {self.message}"
+
+
+class UnknownKeyError(SmashConfigError, KeyError):
+    """A configuration key that no registered algorithm defines."""
+
+
+class UnknownAlgorithmError(SmashConfigError, KeyError, ValueError):
+    """An algorithm name that is not registered (usually a typo)."""
+
+
+class InactiveAlgorithmError(SmashConfigError, KeyError, ValueError):
+    """A hyperparameter of an algorithm that is not active in the config."""
+
+
+class IllegalValueError(SmashConfigError, ValueError):
+    """A value outside what a hyperparameter allows."""
+
+
+class WrongTypeError(IllegalValueError, TypeError):
+    """A value of the wrong type, such as ``"32"`` where an integer is wanted."""
+
+
+class GroupConflictError(SmashConfigError, ValueError):
+    """Two algorithms of one group (only one quantizer, one adapter, ... at a time)."""
+
+
+class ModelTypeError(SmashConfigError, TypeError):
+    """A model that is neither an ``nn.Module`` nor an object whose attributes are ``nn.Module``s."""
+
+
+class TargetModulesError(SmashConfigError, ValueError):
+    """A ``target_modules`` value that is not a valid ``TARGET_MODULES_TYPE``."""
+
+
+class TargetModulesTypeError(TargetModulesError, TypeError):
+    """A ``target_modules`` value of the wrong type (not a dict, a non-string pattern)."""
+
+
+class NoTargetsError(TargetModulesError):
+    """Patterns that select no module of the model."""
+
+
+class TargetPatternError(TargetModulesError):
+    """A classic pattern mistake, raised instead of a warning under ``strict=True``."""
+
+
+class ConfigFileError(SmashConfigError, ValueError):
+    """A YAML or JSON config that cannot be read: malformed, unsafe, or not a mapping."""
+
+
+class ConfigFileNotFoundError(SmashConfigError, FileNotFoundError):
+    """A config path that does not exist."""
+
+
+class MissingBackendError(SmashConfigError, ImportError):
+    """An algorithm whose backend package is not installed."""
+
+
+class RegistryError(SmashConfigError, ValueError):
+    """An algorithm that cannot be registered (duplicate name, clashing hyperparameters)."""
+
+
+class PlanError(SmashConfigError, ValueError):
+    """A config that cannot be applied to this model (incompatible, missing data, wrong device)."""
+
+
+class SmashError(SmashConfigError, RuntimeError):
+    """A step that failed while changing the model; the model has been restored."""
+
+    def __init__(self, message: str, *, step: Optional[str] = None, module: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.module = module
+
+
+class UnsafeOperationError(SmashConfigError, RuntimeError):
+    """An operation that would silently lose work, such as merging LoRA into a quantized base."""
+
+
+class SavedModelError(SmashConfigError, ValueError):
+    """A saved smashed-model directory that is incomplete, tampered with, or does not fit the model."""
+
+
+class TargetPatternWarning(UserWarning):
+    """A target pattern that probably does something other than meant (see ``explain_targets``)."""
+
+
+def describe(value: Any) -> str:
+    """A short, unambiguous rendering of a user value for error messages: ``'32' (str)``."""
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{text} ({type(value).__name__})"

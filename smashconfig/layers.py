@@ -1,0 +1,27 @@
+"""What kind of layer a module is, told without importing any backend."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+
+ADAPTER_PARTS = frozenset(
+    {"lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", "lora_dropout", "lora_magnitude_vector"}
+)
+
+
+def is_quantized(module: "nn.Module") -> bool:
+    """Whether ``module`` is an optimum-quanto quantized module (``QLinear``, ``QConv2d``, ...)."""
+    return hasattr(module, "weight_qtype") and hasattr(module, "activation_qtype")
+
+
+def is_adapter_internal(path: str) -> bool:
+    """Whether ``path`` lies inside a PEFT LoRA adapter (its ``lora_A`` / ``lora_B`` / ... submodules)."""
+    return not ADAPTER_PARTS.isdisjoint(path.split("."))
+
+
+def has_adapter(module: "nn.Module") -> bool:
+    """Whether ``module`` is a PEFT LoRA layer (it wraps a base layer and holds adapters)."""
+    return "lora_A" in module._modules

@@ -1,0 +1,83 @@
+"""Shell-style globs for module paths, translated to regular expressions.
+
+``*`` matches any run of characters (dots included), ``?`` one character, ``[abc]`` /
+``[!abc]`` one character from / not from a set (ranges such as ``[0-9]`` allowed). Matching
+is case-sensitive and covers the whole path, exactly as :func:`fnmatch.fnmatchcase`.
+"""
+
+from __future__ import annotations
+
+import re
+
+GLOB_CHARS = frozenset("*?[")
+
+
+def glob_to_regex(pattern: str) -> str:
+    """The regular expression (no anchors) that matches what ``pattern`` matches."""
+    out = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            if not out or out[-1] != ".*":
+                out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            end = _set_end(pattern, i)
+            if end < 0:
+                out.append(re.escape(c))
+            else:
+                out.append(_set_to_regex(pattern[i:end]))
+                i = end + 1
+        else:
+            out.append(re.escape(c))
+    return "".join(out)
+
+
+def _set_end(pattern: str, start: int) -> int:
+    """Index of the ``]`` that closes the set opened just before ``start``, or -1."""
+    j = start
+    if j < len(pattern) and pattern[j] == "!":
+        j += 1
+    if j < len(pattern) and pattern[j] == "]":
+        j += 1
+    while j < len(pattern) and pattern[j] != "]":
+        j += 1
+    return j if j < len(pattern) else -1
+
+
+def _set_to_regex(body: str) -> str:
+    """A character class for the set ``body`` (the text between ``[`` and ``]``)."""
+    negate = body.startswith("!")
+    if negate:
+        body = body[1:]
+    ranges = []
+    k = 0
+    while k < len(body):
+        if k + 2 < len(body) and body[k + 1] == "-":
+            lo, hi = body[k], body[k + 2]
+            if lo <= hi:
+                ranges.append(f"{_class_char(lo)}-{_class_char(hi)}")
+            k += 3
+        else:
+            ranges.append(_class_char(body[k]))
+            k += 1
+    if not ranges:
+        return "." if negate else "(?!)"
+    return "[" + ("^" if negate else "") + "".join(ranges) + "]"
+
+
+def _class_char(c: str) -> str:
+    return "\\" + c if c in "\\^-[]&~|" else c
+
+
+def has_wildcards(pattern: str) -> bool:
+    """Whether ``pattern`` contains any glob wildcard."""
+    return any(c in GLOB_CHARS for c in pattern)
+
+
+def escape_glob(path: str) -> str:
+    """A pattern that matches exactly ``path`` (wildcard characters put in sets)."""
+    return "".join(f"[{c}]" if c in GLOB_CHARS else c for c in path)

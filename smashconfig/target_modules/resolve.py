@@ -1,0 +1,139 @@
+"""Resolve ``target_modules`` against a model: which modules are targeted, and which pattern decided.
+
+Cost is linear in the number of modules: the include and the exclude patterns are each
+compiled once into one regular expression, and every path is matched once against each.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, List, Optional, Union
+
+from smashconfig.errors import NoTargetsError, TargetModulesError, TargetPatternWarning
+from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE, normalize_target_modules
+from smashconfig.target_modules.patterns import PatternSet
+from smashconfig.target_modules.tree import ModuleIndex, index_modules
+
+
+@dataclass
+class Resolution:
+    """The outcome of matching normalised ``target_modules`` against every module of a model.
+
+    ``include_hit[i]`` is the index of the first include pattern matching module ``i`` (or
+    ``None``); ``exclude_hit[i]`` the first exclude pattern matching it, recorded for modules an
+    include matched. ``targeted`` holds module indices in ``named_modules()`` order.
+    """
+
+    target_modules: TARGET_MODULES_TYPE
+    index: ModuleIndex
+    include: PatternSet
+    exclude: PatternSet
+    include_hit: List[Optional[int]]
+    exclude_hit: List[Optional[int]]
+    targeted: List[int]
+    unmatched_include: List[str]
+    unmatched_exclude: List[str]
+
+    @property
+    def paths(self) -> List[str]:
+        """Targeted paths, in ``named_modules()`` order."""
+        paths = self.index.paths
+        return [paths[i] for i in self.targeted]
+
+
+def resolve(
+    target_modules: Any, model: Union[Any, ModuleIndex], *, key: str = "target_modules"
+) -> Resolution:
+    """Match ``target_modules`` (user form or normal form) against ``model``; never raises on no match."""
+    normal = normalize_target_modules(target_modules, key=key)
+    if normal is None:
+        raise TargetModulesError(
+            f"{key} is None, which means 'infer per algorithm'; give an algorithm "
+            "(e.g. SmashConfig.resolve_target_modules) or include/exclude patterns.",
+            key=key,
+        )
+    index = model if isinstance(model, ModuleIndex) else index_modules(model)
+    include, exclude = PatternSet(normal["include"]), PatternSet(normal["exclude"])
+    include_match, exclude_match = include.fullmatch(), exclude.fullmatch()
+    group_index = {f"p{i}": i for i in range(max(len(include), len(exclude)))}
+
+    n = len(index.paths)
+    include_hit: List[Optional[int]] = [None] * n
+    exclude_hit: List[Optional[int]] = [None] * n
+    targeted: List[int] = []
+    keep = targeted.append
+    for i, path in enumerate(index.paths):
+        subject = path + "."
+        m = include_match(subject)
+        if m is None:
+            continue
+        include_hit[i] = group_index[m.lastgroup]  # type: ignore[index]
+        e = exclude_match(subject)
+        if e is None:
+            keep(i)
+        else:
+            exclude_hit[i] = group_index[e.lastgroup]  # type: ignore[index]
+
+    return Resolution(
+        target_modules=normal,
+        index=index,
+        include=include,
+        exclude=exclude,
+        include_hit=include_hit,
+        exclude_hit=exclude_hit,
+        targeted=targeted,
+        unmatched_include=_unmatched(include, include_hit, index),
+        unmatched_exclude=_unmatched(exclude, exclude_hit, index),
+    )
+
+
+def _unmatched(patterns: PatternSet, hits: List[Optional[int]], index: ModuleIndex) -> List[str]:
+    """Patterns that match no module path at all.
+
+    A pattern seen as the first match somewhere is matched; any other one is checked alone,
+    stopping at its first match, so only truly unmatched patterns cost a full pass.
+    """
+    seen = set(hits)
+    unmatched = []
+    for i, pattern in enumerate(patterns.patterns):
+        if i in seen:
+            continue
+        single = patterns.single(i)
+        if not any(single(path + ".") is not None for path in index.paths):
+            unmatched.append(pattern)
+    return unmatched
+
+
+def check_resolution(resolution: Resolution, *, key: str = "target_modules", model_name: str = "the model") -> None:
+    """Raise :class:`NoTargetsError` when nothing is targeted; warn for each pattern that matched nothing."""
+    from smashconfig.target_modules.suggest import describe_pattern_miss, no_targets_message
+
+    if not resolution.targeted:
+        raise NoTargetsError(no_targets_message(resolution, key=key, model_name=model_name), key=key)
+    for kind, unmatched in (("include", resolution.unmatched_include), ("exclude", resolution.unmatched_exclude)):
+        for pattern in unmatched:
+            warnings.warn(
+                TargetPatternWarning(
+                    f"{key}: {kind} pattern {pattern!r} matched no module of {model_name}: "
+                    + describe_pattern_miss(pattern, resolution.index)
+                ),
+                stacklevel=3,
+            )
+
+
+def expand_list_of_targeted_paths(target_modules: TARGET_MODULES_TYPE, model: Any) -> List[str]:
+    """The paths of ``model`` that ``target_modules`` targets, in ``named_modules()`` order.
+
+    A module is targeted when it matches an include pattern and no exclude pattern (DESIGN.md
+    section 4). Nothing matched raises :class:`NoTargetsError` naming the patterns and the nearest
+    real paths; a pattern that matched nothing while others did gives a
+    :class:`TargetPatternWarning`.
+    """
+    resolution = resolve(target_modules, model)
+    check_resolution(resolution, model_name=_model_name(model))
+    return resolution.paths
+
+
+def _model_name(model: Any) -> str:
+    return type(model).__name__

@@ -1,0 +1,86 @@
+"""Messages for patterns that select nothing: the patterns, the likely slip, the nearest real paths."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import TYPE_CHECKING, Dict, List
+
+from smashconfig.target_modules.glob import has_wildcards
+
+if TYPE_CHECKING:
+    from smashconfig.target_modules.resolve import Resolution
+    from smashconfig.target_modules.tree import ModuleIndex
+
+_INDEX = re.compile(r"(?:(?<=\.)|^)\d+(?=\.|$)")
+_REGEX_SIGNS = re.compile(r"\\[dwsDWS.]|[\^$+|(){}]|\.\*\?|\[\^")
+
+
+def shape(path: str) -> str:
+    """``path`` with its numeric components replaced by ``*``: ``model.layers.*.mlp``."""
+    return _INDEX.sub("*", path)
+
+
+def nearest_paths(pattern: str, index: "ModuleIndex", n: int = 3) -> List[str]:
+    """Real paths that look most like ``pattern``, one per distinct shape."""
+    representatives: Dict[str, str] = {}
+    for path in index.paths:
+        representatives.setdefault(shape(path), path)
+    probe = pattern.replace("*", "").replace("?", "")
+    by_shape = difflib.get_close_matches(shape(probe) or probe, list(representatives), n=n, cutoff=0.3)
+    return [representatives[s] for s in by_shape]
+
+
+def slip_hint(pattern: str, index: "ModuleIndex") -> str:
+    """A one-sentence guess at why ``pattern`` matched nothing, or ``""``."""
+    if _REGEX_SIGNS.search(pattern):
+        return (
+            f"{pattern!r} looks like a regular expression; patterns are shell-style globs "
+            "(* any run of characters, ? one character, [abc] a set)."
+        )
+    if not has_wildcards(pattern):
+        tail = "." + pattern
+        if any(path.endswith(tail) for path in index.paths):
+            return (
+                f"{pattern!r} matches only a module whose whole path is {pattern!r}; patterns match the whole "
+                f"path, so write '*.{pattern}' to select every module named {pattern!r}."
+            )
+    folded = pattern.lower()
+    if pattern != folded or any(c.isupper() for c in pattern):
+        from smashconfig.target_modules.patterns import PatternSet
+
+        lowered = PatternSet([folded])
+        if any(lowered.matches(0, path.lower()) for path in index.paths):
+            return f"{pattern!r} would match if case were ignored; patterns are case-sensitive."
+    return ""
+
+
+def describe_pattern_miss(pattern: str, index: "ModuleIndex") -> str:
+    """``pattern`` with its slip hint and the nearest real paths."""
+    parts = [pattern]
+    hint = slip_hint(pattern, index)
+    if hint:
+        parts.append(hint)
+    near = nearest_paths(pattern, index)
+    if near:
+        parts.append("nearest real paths: " + ", ".join(near))
+    return " — ".join(parts)
+
+
+def no_targets_message(resolution: "Resolution", *, key: str, model_name: str) -> str:
+    """Why ``resolution`` targets nothing, repeating the user's patterns back."""
+    index = resolution.index
+    tm = resolution.target_modules
+    head = f"{key} {tm!r} selects no module of {model_name} ({len(index)} modules)."
+    if not index.paths:
+        return head + " The model has no submodules."
+    removed = [i for i, hit in enumerate(resolution.include_hit) if hit is not None]
+    if removed:
+        used = sorted({tm['exclude'][resolution.exclude_hit[i]] for i in removed})  # type: ignore[index]
+        return (
+            f"{head} The include patterns matched {len(removed)} modules, and every one was removed by "
+            f"exclude {', '.join(repr(p) for p in used)}."
+        )
+    misses = "; ".join(describe_pattern_miss(p, index) for p in tm["include"])
+    top = sorted({p.split(".", 1)[0] for p in index.paths})
+    return f"{head} No include pattern matched: {misses}. Top-level modules: {', '.join(top[:12])}."

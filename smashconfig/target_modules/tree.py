@@ -1,0 +1,126 @@
+"""The modules of a model (or of a pipeline-like object) and their dotted paths.
+
+A module's path is its name in ``model.named_modules()``; the root has no path and is never
+listed. For an object that is not an ``nn.Module`` but holds ``nn.Module`` attributes (a
+diffusers-style pipeline), each such attribute is a component: its path is the attribute name
+and its submodules' paths are prefixed with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List
+
+from smashconfig.errors import ModelTypeError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class ModuleIndex:
+    """Every module of a model in ``named_modules()`` order, each module listed once."""
+
+    paths: List[str]
+    modules: List["nn.Module"]
+    _positions: Dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def position(self, path: str) -> int:
+        """Index of ``path``; ``KeyError`` if the model has no such module."""
+        if not self._positions:
+            self._positions.update((p, i) for i, p in enumerate(self.paths))
+        return self._positions[path]
+
+    def __contains__(self, path: object) -> bool:
+        try:
+            self.position(path)  # type: ignore[arg-type]
+        except KeyError:
+            return False
+        return True
+
+    def module(self, path: str) -> "nn.Module":
+        return self.modules[self.position(path)]
+
+    def is_container(self, i: int) -> bool:
+        """Whether the module at index ``i`` has submodules."""
+        return bool(self.modules[i]._modules)
+
+
+def components(model: Any) -> Dict[str, "nn.Module"]:
+    """The roots to walk: ``{"": model}`` for a module, ``{attribute: module}`` for a pipeline."""
+    from torch import nn
+
+    if isinstance(model, nn.Module):
+        return {"": model}
+    found = {
+        name: value
+        for name, value in getattr(model, "__dict__", {}).items()
+        if isinstance(value, nn.Module) and not name.startswith("_")
+    }
+    if not found:
+        raise ModelTypeError(
+            f"model must be a torch.nn.Module or an object whose attributes are nn.Modules (a pipeline); "
+            f"got a {type(model).__name__} with no nn.Module attribute."
+        )
+    return found
+
+
+def index_modules(model: Any) -> ModuleIndex:
+    """All module paths of ``model`` (root excluded), in ``named_modules()`` order, each module once."""
+    paths: List[str] = []
+    modules: List[nn.Module] = []
+    seen = set()
+    for name, root in components(model).items():
+        if name:
+            if id(root) in seen:
+                continue
+            seen.add(id(root))
+            paths.append(name)
+            modules.append(root)
+            _walk(root, name + ".", paths, modules, seen)
+        else:
+            seen.add(id(root))
+            _walk(root, "", paths, modules, seen)
+    return ModuleIndex(paths, modules)
+
+
+def _walk(root: "nn.Module", prefix: str, paths: List[str], modules: list, seen: set) -> None:
+    """Pre-order walk of ``root``'s submodules, iterative (deep models do not hit the recursion limit)."""
+    add, add_path, add_module = seen.add, paths.append, modules.append
+    stack = [(iter(root._modules.items()), prefix)]
+    while stack:
+        items, prefix = stack[-1]
+        for name, child in items:
+            if child is None or id(child) in seen:
+                continue
+            add(id(child))
+            path = prefix + name
+            add_path(path)
+            add_module(child)
+            if child._modules:
+                stack.append((iter(child._modules.items()), path + "."))
+                break
+        else:
+            stack.pop()
+
+
+def get_module(model: Any, path: str) -> "nn.Module":
+    """The module at ``path`` (a component name for a pipeline)."""
+    roots = components(model)
+    if "" in roots:
+        return roots[""].get_submodule(path)
+    head, _, rest = path.partition(".")
+    return roots[head].get_submodule(rest) if rest else roots[head]
+
+
+def set_module(model: Any, path: str, module: "nn.Module") -> None:
+    """Put ``module`` at ``path``, replacing what was there."""
+    parent_path, _, name = path.rpartition(".")
+    if parent_path:
+        parent = get_module(model, parent_path)
+    else:
+        parent = model
+    setattr(parent, name, module)
