@@ -28,6 +28,7 @@ class LoRA(Algorithm):
     group = "adapter"
     requires = ("peft",)
     extra = "lora"
+    backend_modules = ("peft",)
     description = "PEFT LoRA adapters (trainable), QLoRA-style on a quantized base"
 
     def hyperparameters(self) -> List[Any]:

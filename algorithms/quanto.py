@@ -27,6 +27,7 @@ class Quanto(Algorithm):
     group = "quantizer"
     requires = ("optimum-quanto",)
     extra = "quanto"
+    backend_modules = ("optimum.quanto",)
     description = "optimum-quanto weight/activation quantization"
 
     def hyperparameters(self) -> List[Any]:

@@ -32,6 +32,8 @@ class Algorithm:
     """PyPI distributions the backend needs, e.g. ``("optimum-quanto",)``."""
     extra: ClassVar[Optional[str]] = None
     """The ``smashconfig`` extra that installs ``requires`` (defaults to ``name``)."""
+    backend_modules: ClassVar[Tuple[str, ...]] = ()
+    """Modules ``smash`` imports before changing anything, e.g. ``("optimum.quanto",)``."""
     order: ClassVar[Optional[int]] = None
     """Position in ``smash`` (lower runs first); defaults to the group's place in ``GROUP_ORDER``."""
     description: ClassVar[str] = ""
@@ -123,6 +125,20 @@ class Algorithm:
                 f"install it with: {self.install_hint()}",
                 key=self.name,
             )
+
+    def import_backend(self) -> None:
+        """Import ``backend_modules`` now, so a broken install fails before the model changes."""
+        import importlib
+
+        self.check_backend()
+        for module in self.backend_modules:
+            try:
+                importlib.import_module(module)
+            except ImportError as error:
+                raise MissingBackendError(
+                    f"algorithm {self.name!r} cannot import {module}: {error}; reinstall it with: {self.install_hint()}",
+                    key=self.name,
+                ) from error
 
     def __repr__(self) -> str:
         return f"<algorithm {self.name!r} ({self.group})>"

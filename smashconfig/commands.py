@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, List
 
+from smashconfig.text import table
+
 if TYPE_CHECKING:
     from smashconfig.config import SmashConfig
 
@@ -73,11 +75,3 @@ def smash(args: argparse.Namespace) -> int:
     from smashconfig.cli_smash import run_smash
 
     return run_smash(args, load(args.config))
-
-
-def table(rows: List[List[str]]) -> List[str]:
-    """Rows as left-aligned columns."""
-    if not rows:
-        return []
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]

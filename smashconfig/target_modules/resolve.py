@@ -10,7 +10,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, List, Optional, Union
 
-from smashconfig.errors import NoTargetsError, TargetModulesError, TargetPatternWarning
+from smashconfig.errors import NoTargetsError, TargetModulesError, TargetPatternError, TargetPatternWarning
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE, normalize_target_modules
 from smashconfig.target_modules.patterns import PatternSet
 from smashconfig.target_modules.tree import ModuleIndex, index_modules
@@ -106,20 +106,33 @@ def _unmatched(patterns: PatternSet, hits: List[Optional[int]], index: ModuleInd
 
 
 def check_resolution(resolution: Resolution, *, key: str = "target_modules", model_name: str = "the model") -> None:
-    """Raise :class:`NoTargetsError` when nothing is targeted; warn for each pattern that matched nothing."""
-    from smashconfig.target_modules.suggest import describe_pattern_miss, no_targets_message
+    """Raise :class:`NoTargetsError` when nothing is targeted, repeating the patterns back."""
+    from smashconfig.target_modules.suggest import no_targets_message
 
     if not resolution.targeted:
         raise NoTargetsError(no_targets_message(resolution, key=key, model_name=model_name), key=key)
-    for kind, unmatched in (("include", resolution.unmatched_include), ("exclude", resolution.unmatched_exclude)):
-        for pattern in unmatched:
-            warnings.warn(
-                TargetPatternWarning(
-                    f"{key}: {kind} pattern {pattern!r} matched no module of {model_name}: "
-                    + describe_pattern_miss(pattern, resolution.index)
-                ),
-                stacklevel=3,
-            )
+
+
+def unmatched_pattern_warnings(resolution: Resolution, *, key: str = "target_modules", model_name: str = "the model") -> List[str]:
+    """One message per include or exclude pattern that matched no module."""
+    from smashconfig.target_modules.suggest import describe_pattern_miss
+
+    return [
+        f"{key}: {kind} pattern {pattern!r} matched no module of {model_name}{describe_pattern_miss(pattern, resolution.index)}"
+        for kind, unmatched in (("include", resolution.unmatched_include), ("exclude", resolution.unmatched_exclude))
+        for pattern in unmatched
+    ]
+
+
+def emit(messages: List[str], *, strict: bool, stacklevel: int = 2) -> None:
+    """Warn with each message, or under ``strict`` raise them all as one :class:`TargetPatternError`.
+
+    ``stacklevel`` counts from the function that calls ``emit``, as for :func:`warnings.warn`.
+    """
+    if strict and messages:
+        raise TargetPatternError("target pattern problems (strict=True):\n- " + "\n- ".join(messages))
+    for message in messages:
+        warnings.warn(TargetPatternWarning(message), stacklevel=stacklevel + 1)
 
 
 def expand_list_of_targeted_paths(target_modules: TARGET_MODULES_TYPE, model: Any) -> List[str]:
@@ -131,9 +144,8 @@ def expand_list_of_targeted_paths(target_modules: TARGET_MODULES_TYPE, model: An
     :class:`TargetPatternWarning`.
     """
     resolution = resolve(target_modules, model)
-    check_resolution(resolution, model_name=_model_name(model))
+    name = type(model).__name__
+    check_resolution(resolution, model_name=name)
+    emit(unmatched_pattern_warnings(resolution, model_name=name), strict=False)
     return resolution.paths
 
-
-def _model_name(model: Any) -> str:
-    return type(model).__name__

@@ -36,14 +36,14 @@ def slip_hint(pattern: str, index: "ModuleIndex") -> str:
     if _REGEX_SIGNS.search(pattern):
         return (
             f"{pattern!r} looks like a regular expression; patterns are shell-style globs "
-            "(* any run of characters, ? one character, [abc] a set)."
+            "(* any run of characters, ? one character, [abc] a set)"
         )
     if not has_wildcards(pattern):
         tail = "." + pattern
         if any(path.endswith(tail) for path in index.paths):
             return (
                 f"{pattern!r} matches only a module whose whole path is {pattern!r}; patterns match the whole "
-                f"path, so write '*.{pattern}' to select every module named {pattern!r}."
+                f"path, so write '*.{pattern}' to select every module named {pattern!r}"
             )
     folded = pattern.lower()
     if pattern != folded or any(c.isupper() for c in pattern):
@@ -51,20 +51,20 @@ def slip_hint(pattern: str, index: "ModuleIndex") -> str:
 
         lowered = PatternSet([folded])
         if any(lowered.matches(0, path.lower()) for path in index.paths):
-            return f"{pattern!r} would match if case were ignored; patterns are case-sensitive."
+            return f"{pattern!r} would match if case were ignored; patterns are case-sensitive"
     return ""
 
 
 def describe_pattern_miss(pattern: str, index: "ModuleIndex") -> str:
-    """``pattern`` with its slip hint and the nearest real paths."""
-    parts = [pattern]
+    """``": <slip hint>; nearest real paths: ..."`` for a pattern that matched nothing, or ``""``."""
+    parts = []
     hint = slip_hint(pattern, index)
     if hint:
         parts.append(hint)
     near = nearest_paths(pattern, index)
     if near:
         parts.append("nearest real paths: " + ", ".join(near))
-    return " — ".join(parts)
+    return (": " + "; ".join(parts)) if parts else ""
 
 
 def no_targets_message(resolution: "Resolution", *, key: str, model_name: str) -> str:
@@ -81,6 +81,6 @@ def no_targets_message(resolution: "Resolution", *, key: str, model_name: str) -
             f"{head} The include patterns matched {len(removed)} modules, and every one was removed by "
             f"exclude {', '.join(repr(p) for p in used)}."
         )
-    misses = "; ".join(describe_pattern_miss(p, index) for p in tm["include"])
+    misses = " | ".join(repr(p) + describe_pattern_miss(p, index) for p in tm["include"])
     top = sorted({p.split(".", 1)[0] for p in index.paths})
     return f"{head} No include pattern matched: {misses}. Top-level modules: {', '.join(top[:12])}."

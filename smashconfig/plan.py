@@ -1,0 +1,189 @@
+"""``plan_smash``: the dry run that decides everything ``smash`` will do, touching nothing.
+
+A :class:`SmashPlan` lists, for each active algorithm in order, its hyperparameters, its
+``target_modules`` as written (or inferred, marked so), the resolved paths, the ones the
+algorithm acts on, and the targeted leaves it skips with the reason. It is printable,
+JSON-serialisable and replayable: ``load_smashed`` rebuilds a smashed model from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+
+from smashconfig.errors import PlanError, SavedModelError
+
+if TYPE_CHECKING:
+    from smashconfig.config import SmashConfig
+    from smashconfig.target_modules import TARGET_MODULES_TYPE
+    from smashconfig.target_modules.tree import ModuleIndex
+
+PLAN_FORMAT = 1
+
+
+@dataclass
+class PlanStep:
+    """One algorithm's part of a plan."""
+
+    algorithm: str
+    group: str
+    params: Dict[str, Any]
+    """Hyperparameters other than ``target_modules``, defaults filled in."""
+    target_modules: "TARGET_MODULES_TYPE"
+    """The patterns as written (normal form), or the inferred ones when ``inferred``."""
+    inferred: bool
+    targeted: List[str]
+    """Every resolved path, containers included, in ``named_modules()`` order."""
+    acted: List[str]
+    """The targeted leaves the algorithm acts on."""
+    skipped: Dict[str, str]
+    """Targeted leaves the algorithm does not act on → why."""
+    containers: int
+    needs_calibration: bool = False
+    warnings: List[str] = field(default_factory=list)
+
+    def skip_summary(self) -> Dict[str, List[str]]:
+        """Reason → paths skipped for it."""
+        return group_by_reason(self.skipped)
+
+
+@dataclass
+class SmashPlan:
+    """The ordered steps of a smash, with the config and the model they were planned for."""
+
+    steps: List[PlanStep]
+    model: str
+    modules: int
+    config: Dict[str, Any]
+    version: str = ""
+    format: int = PLAN_FORMAT
+
+    def step(self, algorithm: str) -> PlanStep:
+        for step in self.steps:
+            if step.algorithm == algorithm:
+                return step
+        raise KeyError(algorithm)
+
+    # ----- serialisation -----------------------------------------------------------------------------
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-serialisable dict (plain lists, dicts, strings, numbers)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "SmashPlan":
+        """The plan ``to_dict`` wrote; a malformed dict is a :class:`SavedModelError`."""
+        try:
+            if data.get("format") != PLAN_FORMAT:
+                raise ValueError(f"unknown plan format {data.get('format')!r} (expected {PLAN_FORMAT})")
+            steps = [PlanStep(**step) for step in data["steps"]]
+            fields = {k: data[k] for k in ("model", "modules", "config", "version", "format")}
+            return cls(steps=steps, **fields)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise SavedModelError(f"not a smashconfig plan: {error}") from None
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "SmashPlan":
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as error:
+            raise SavedModelError(f"not a smashconfig plan: malformed JSON at line {error.lineno}") from None
+
+    # ----- reading -----------------------------------------------------------------------------------
+
+    def __str__(self) -> str:
+        from smashconfig.plan_render import render_plan
+
+        return render_plan(self)
+
+
+def plan_smash(model: Any, config: Union["SmashConfig", Mapping[str, Any]], *, strict: bool = False) -> SmashPlan:
+    """Decide every step of ``smash(model, config)`` without touching the model.
+
+    Resolves each active algorithm's ``target_modules`` (inferring defaults where ``None``),
+    checks that its backend is installed and that it acts on at least one module. Pattern
+    problems are warnings (:class:`~smashconfig.errors.TargetPatternWarning`); ``strict=True``
+    makes them errors.
+    """
+    from smashconfig import __version__
+    from smashconfig.config import SmashConfig
+    from smashconfig.target_modules.resolve import emit
+    from smashconfig.target_modules.tree import index_modules
+
+    if not isinstance(config, SmashConfig):
+        config = SmashConfig.from_dict(config)
+    if not config.active_algorithms:
+        raise PlanError("the config selects no algorithm; add one, e.g. cfg.add('quanto').")
+    index = index_modules(model)
+    steps = [_plan_step(model, config, name, index) for name in config.active_algorithms]
+    emit([message for step in steps for message in step.warnings], strict=strict)
+    return SmashPlan(
+        steps=steps,
+        model=type(model).__name__,
+        modules=len(index),
+        config=config.to_dict(),
+        version=__version__,
+    )
+
+
+def _plan_step(model: Any, config: "SmashConfig", name: str, index: "ModuleIndex") -> PlanStep:
+    from smashconfig.defaults import infer_default_targets
+    from smashconfig.registry import default_registry
+    from smashconfig.target_modules.resolve import check_resolution, resolve, unmatched_pattern_warnings
+
+    algorithm = default_registry().get(name)
+    algorithm.check_backend()
+    params = config.hyperparameters(name)
+    written: Optional[Dict[str, List[str]]] = params.pop("target_modules")
+    key = f"{name}_target_modules"
+    target_modules = written if written is not None else infer_default_targets(model, algorithm, index).target_modules
+    resolution = resolve(target_modules, index, key=key)
+    model_name = type(model).__name__
+    check_resolution(resolution, key=key, model_name=model_name)
+
+    acted: List[str] = []
+    skipped: Dict[str, str] = {}
+    containers = 0
+    for i in resolution.targeted:
+        path, module = index.paths[i], index.modules[i]
+        if module._modules:
+            containers += 1
+            continue
+        reason = algorithm.skip_reason(path, module, params)
+        if reason is None:
+            acted.append(path)
+        else:
+            skipped[path] = reason
+    if not acted:
+        reasons = "; ".join(f"{len(paths)} × {reason}" for reason, paths in group_by_reason(skipped).items())
+        raise PlanError(
+            f"{name} would act on no module: {key} targets {len(resolution.targeted)} modules of {model_name} "
+            f"({containers} containers{'; ' + reasons if reasons else ''}). Target layers {name} supports.",
+            key=key,
+        )
+    return PlanStep(
+        algorithm=name,
+        group=algorithm.group,
+        params=params,
+        target_modules=resolution.target_modules,
+        inferred=written is None,
+        targeted=resolution.paths,
+        acted=acted,
+        skipped=skipped,
+        containers=containers,
+        needs_calibration=algorithm.needs_calibration(params),
+        warnings=unmatched_pattern_warnings(resolution, key=key, model_name=model_name),
+    )
+
+
+def group_by_reason(skipped: Dict[str, str]) -> Dict[str, List[str]]:
+    """Reason → the paths skipped for it, in order."""
+    out: Dict[str, List[str]] = {}
+    for path, reason in skipped.items():
+        out.setdefault(reason, []).append(path)
+    return out

@@ -1,0 +1,123 @@
+"""``smash``: apply a plan to a model in place, all of it or none of it."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+
+from smashconfig.errors import PlanError, SmashError
+
+if TYPE_CHECKING:
+    from smashconfig.algorithm import Algorithm
+    from smashconfig.config import SmashConfig
+    from smashconfig.plan import SmashPlan
+
+logger = logging.getLogger("smashconfig")
+
+
+def smash(
+    model: Any,
+    config: Union["SmashConfig", Mapping[str, Any]],
+    *,
+    calibration_data: Optional[Iterable[Any]] = None,
+    strict: bool = False,
+) -> Any:
+    """Apply ``config`` to ``model`` in place and return it, with ``model.smash_plan`` attached.
+
+    Every check runs before the first change: the plan (targets, backends installed), backend
+    imports, calibration data where activations are quantized, and each algorithm's own checks.
+    If a step still fails, the model is restored exactly as it was (same module objects, same
+    state) and the :class:`~smashconfig.errors.SmashError` names the step and the module.
+    """
+    from smashconfig.plan import plan_smash
+
+    plan = plan_smash(model, config, strict=strict)
+    preflight(model, plan, calibration_data)
+    started = time.perf_counter()
+    apply_plan(model, plan, calibration_data=calibration_data, rebuild=False)
+    model.smash_plan = plan
+    logger.info("%s", summary(plan, time.perf_counter() - started))
+    return model
+
+
+def preflight(model: Any, plan: "SmashPlan", calibration_data: Optional[Iterable[Any]]) -> None:
+    """Every check that can fail before the model is touched."""
+    from smashconfig.registry import default_registry
+
+    for step in plan.steps:
+        algorithm = default_registry().get(step.algorithm)
+        algorithm.import_backend()
+        if step.needs_calibration:
+            if calibration_data is None:
+                raise PlanError(
+                    f"{step.algorithm} with {_params_text(step.params)} quantizes activations, which needs "
+                    "calibration batches: smash(model, config, calibration_data=[batch, ...]).",
+                    key=step.algorithm,
+                )
+            if hasattr(calibration_data, "__len__") and len(calibration_data) == 0:  # type: ignore[arg-type]
+                raise PlanError("calibration_data is empty; give at least one batch.", key=step.algorithm)
+        algorithm.check(model, step.acted, step.params, calibration_data)
+
+
+def apply_plan(model: Any, plan: "SmashPlan", *, calibration_data: Any = None, rebuild: bool) -> None:
+    """Run each step (``apply``, or ``rebuild`` for loading); on failure restore the model and raise."""
+    from smashconfig.progress import TrackedPaths
+    from smashconfig.registry import default_registry
+    from smashconfig.snapshot import ModelSnapshot
+
+    snapshot = ModelSnapshot(model)
+    for n, step in enumerate(plan.steps, 1):
+        algorithm = default_registry().get(step.algorithm)
+        targets = TrackedPaths(step.acted, f"{step.algorithm} ({n}/{len(plan.steps)})")
+        try:
+            if rebuild:
+                algorithm.rebuild(model, targets, dict(step.params))
+            else:
+                _call_apply(algorithm, model, targets, dict(step.params), calibration_data)
+        except BaseException as error:
+            written = snapshot.restore()
+            if not isinstance(error, Exception):
+                raise
+            raise _failure(n, step.algorithm, targets.current, error, written) from error
+
+
+def _call_apply(algorithm: "Algorithm", model: Any, targets: Any, params: dict, calibration_data: Any) -> None:
+    """``algorithm.apply``, passing ``calibration_data`` only to algorithms that take it."""
+    accepted = inspect.signature(algorithm.apply).parameters
+    if "calibration_data" in accepted:
+        algorithm.apply(model, targets, params, calibration_data=calibration_data)
+    else:
+        algorithm.apply(model, targets, params)
+
+
+def _failure(n: int, algorithm: str, module: Optional[str], error: Exception, written: list) -> SmashError:
+    where = f" at module {module!r}" if module else ""
+    restored = (
+        "The model was restored exactly as it was."
+        if not written
+        else f"The model was restored, but these tensors were written in place and keep the new values: {written}."
+    )
+    return SmashError(
+        f"step {n} ({algorithm}) failed{where}: {type(error).__name__}: {error}. {restored}",
+        step=algorithm,
+        module=module,
+    )
+
+
+def _params_text(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in params.items())
+
+
+def summary(plan: "SmashPlan", seconds: float) -> str:
+    """One paragraph: what each step did, and how long it took."""
+    parts = []
+    for step in plan.steps:
+        skipped = f", skipped {len(step.skipped)}" if step.skipped else ""
+        parts.append(
+            f"{step.algorithm} ({_params_text(step.params)}) acted on {len(step.acted)} of "
+            f"{len(step.targeted)} targeted modules{skipped}"
+        )
+    return f"smashed {plan.model} in {seconds:.2f} s: " + "; ".join(parts) + "."

@@ -1,0 +1,21 @@
+"""Plain-text layout helpers for tables and lists."""
+
+from __future__ import annotations
+
+from typing import List
+
+EXAMPLES = 3
+
+
+def table(rows: List[List[str]]) -> List[str]:
+    """Rows as left-aligned columns."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def examples(items: List[str], n: int = EXAMPLES) -> str:
+    """The first ``n`` items, then ``+k more``."""
+    shown = ", ".join(items[:n])
+    return shown + (f", +{len(items) - n} more" if len(items) > n else "")
