@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from typing import List, Optional
 
 MODEL_HELP = (
@@ -59,13 +60,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     from smashconfig.errors import SmashConfigError
 
     try:
-        return commands.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return commands.run(args)
     except SmashConfigError as error:
         sys.stderr.write(f"smashconfig: error: {error}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("smashconfig: interrupted\n")
         return 130
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+    sys.stderr.write(f"smashconfig: warning: {message}\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

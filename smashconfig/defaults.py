@@ -45,26 +45,38 @@ def output_heads(model: Any, index: Optional[ModuleIndex] = None) -> Dict[str, s
     from torch import nn
 
     index = index or index_modules(model)
-    path_of = {id(m): p for p, m in zip(index.paths, index.modules)}
+    embeddings: Dict[int, str] = {}
+    linears: List[tuple] = []
+    for path, module in zip(index.paths, index.modules):
+        if isinstance(module, (nn.Embedding, nn.Linear)):
+            if isinstance(module, nn.Embedding):
+                embeddings[id(module.weight)] = path
+            else:
+                linears.append((path, module))
     heads: Dict[str, str] = {}
     for name, root in components(model).items():
+        inside = (lambda path: True) if not name else (lambda path, name=name: path.split(".", 1)[0] == name)
         found: Dict[str, str] = {}
         head = _output_embeddings(root)
-        if head is not None and id(head) in path_of:
-            found[path_of[id(head)]] = "returned by get_output_embeddings()"
-        embeddings = {
-            id(m.weight): path_of.get(id(m), name)
-            for m in root.modules()
-            if isinstance(m, nn.Embedding) and isinstance(m.weight, nn.Parameter)
-        }
-        for m in root.modules():
-            if isinstance(m, nn.Linear) and id(m.weight) in embeddings and id(m) in path_of:
-                found.setdefault(path_of[id(m)], f"weight tied to the input embedding {embeddings[id(m.weight)]}")
-        lm_head = root._modules.get("lm_head")
-        if not found and lm_head is not None and id(lm_head) in path_of:
-            found[path_of[id(lm_head)]] = "top-level lm_head"
+        head_path = _path_of(index, head) if head is not None else None
+        if head_path is not None:
+            found[head_path] = "returned by get_output_embeddings()"
+        for path, module in linears:
+            if inside(path) and id(module.weight) in embeddings:
+                tied = f"weight tied to the input embedding {embeddings[id(module.weight)]}"
+                found[path] = f"{found[path]}; {tied}" if path in found else tied
+        lm_head_path = f"{name}.lm_head" if name else "lm_head"
+        if not found and root._modules.get("lm_head") is not None and lm_head_path in index:
+            found[lm_head_path] = "top-level lm_head"
         heads.update(found)
     return heads
+
+
+def _path_of(index: ModuleIndex, module: "nn.Module") -> Optional[str]:
+    for path, candidate in zip(index.paths, index.modules):
+        if candidate is module:
+            return path
+    return None
 
 
 def _output_embeddings(root: "nn.Module") -> Optional["nn.Module"]:

@@ -58,6 +58,10 @@ class ModelTypeError(SmashConfigError, TypeError):
     """A model that is neither an ``nn.Module`` nor an object whose attributes are ``nn.Module``s."""
 
 
+class ModelChoiceError(SmashConfigError, ValueError):
+    """A ``--model`` value that is neither a built-in demo model nor a local model directory."""
+
+
 class TargetModulesError(SmashConfigError, ValueError):
     """A ``target_modules`` value that is not a valid ``TARGET_MODULES_TYPE``."""
 

@@ -132,9 +132,11 @@ def plan_smash(model: Any, config: Union["SmashConfig", Mapping[str, Any]], *, s
 
 
 def _plan_step(model: Any, config: "SmashConfig", name: str, index: "ModuleIndex") -> PlanStep:
+    from smashconfig.acting import split_targets
     from smashconfig.defaults import infer_default_targets
     from smashconfig.registry import default_registry
-    from smashconfig.target_modules.resolve import check_resolution, resolve, unmatched_pattern_warnings
+    from smashconfig.target_modules.lint import check_targets
+    from smashconfig.target_modules.resolve import check_resolution, resolve
 
     algorithm = default_registry().get(name)
     algorithm.check_backend()
@@ -146,24 +148,15 @@ def _plan_step(model: Any, config: "SmashConfig", name: str, index: "ModuleIndex
     model_name = type(model).__name__
     check_resolution(resolution, key=key, model_name=model_name)
 
-    acted: List[str] = []
-    skipped: Dict[str, str] = {}
-    containers = 0
-    for i in resolution.targeted:
-        path, module = index.paths[i], index.modules[i]
-        if module._modules:
-            containers += 1
-            continue
-        reason = algorithm.skip_reason(path, module, params)
-        if reason is None:
-            acted.append(path)
-        else:
-            skipped[path] = reason
+    split = split_targets(index, resolution.targeted, algorithm, params)
+    acted = [index.paths[i] for i in split.acted]
+    skipped = {index.paths[i]: reason for i, reason in split.skipped.items()}
     if not acted:
         reasons = "; ".join(f"{len(paths)} × {reason}" for reason, paths in group_by_reason(skipped).items())
         raise PlanError(
             f"{name} would act on no module: {key} targets {len(resolution.targeted)} modules of {model_name} "
-            f"({containers} containers{'; ' + reasons if reasons else ''}). Target layers {name} supports.",
+            f"({len(split.containers)} containers{'; ' + reasons if reasons else ''}). "
+            f"Target layers {name} supports.",
             key=key,
         )
     return PlanStep(
@@ -175,9 +168,9 @@ def _plan_step(model: Any, config: "SmashConfig", name: str, index: "ModuleIndex
         targeted=resolution.paths,
         acted=acted,
         skipped=skipped,
-        containers=containers,
+        containers=len(split.containers),
         needs_calibration=algorithm.needs_calibration(params),
-        warnings=unmatched_pattern_warnings(resolution, key=key, model_name=model_name),
+        warnings=[] if written is None else check_targets(model, resolution, set(split.acted), algorithm, params, key),
     )
 
 

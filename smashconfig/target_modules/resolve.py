@@ -83,24 +83,31 @@ def resolve(
         include_hit=include_hit,
         exclude_hit=exclude_hit,
         targeted=targeted,
-        unmatched_include=_unmatched(include, include_hit, index),
-        unmatched_exclude=_unmatched(exclude, exclude_hit, index),
+        unmatched_include=_unmatched(include, include_hit, index, include_hit),
+        unmatched_exclude=_unmatched(exclude, exclude_hit, index, exclude_hit),
     )
 
 
-def _unmatched(patterns: PatternSet, hits: List[Optional[int]], index: ModuleIndex) -> List[str]:
-    """Patterns that match no module path at all.
+def _unmatched(
+    patterns: PatternSet, hits: List[Optional[int]], index: ModuleIndex, candidates: List[Optional[int]]
+) -> List[str]:
+    """Patterns that decided no module.
 
-    A pattern seen as the first match somewhere is matched; any other one is checked alone,
-    stopping at its first match, so only truly unmatched patterns cost a full pass.
+    An include pattern that is never the first match matches nothing, or only modules an earlier
+    include pattern selected; an exclude pattern, nothing among the modules the includes
+    selected, or only ones an earlier exclude removed. Only modules with a hit can hold such
+    matches, so only those are checked, each pattern stopping at its first match.
     """
     seen = set(hits)
     unmatched = []
+    hit_paths: Optional[List[str]] = None
     for i, pattern in enumerate(patterns.patterns):
         if i in seen:
             continue
+        if hit_paths is None:
+            hit_paths = [path for path, hit in zip(index.paths, candidates) if hit is not None]
         single = patterns.single(i)
-        if not any(single(path + ".") is not None for path in index.paths):
+        if not any(single(path + ".") is not None for path in hit_paths):
             unmatched.append(pattern)
     return unmatched
 
@@ -117,10 +124,15 @@ def unmatched_pattern_warnings(resolution: Resolution, *, key: str = "target_mod
     """One message per include or exclude pattern that matched no module."""
     from smashconfig.target_modules.suggest import describe_pattern_miss
 
+    index = resolution.index
+    included = sum(hit is not None for hit in resolution.include_hit)
     return [
-        f"{key}: {kind} pattern {pattern!r} matched no module of {model_name}{describe_pattern_miss(pattern, resolution.index)}"
-        for kind, unmatched in (("include", resolution.unmatched_include), ("exclude", resolution.unmatched_exclude))
-        for pattern in unmatched
+        f"{key}: include pattern {pattern!r} matched no module of {model_name}{describe_pattern_miss(pattern, index)}"
+        for pattern in resolution.unmatched_include
+    ] + [
+        f"{key}: exclude pattern {pattern!r} matched none of the {included} modules the include patterns select, "
+        f"so it excludes nothing{describe_pattern_miss(pattern, index)}"
+        for pattern in resolution.unmatched_exclude
     ]
 
 

