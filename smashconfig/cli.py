@@ -57,11 +57,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         stream=sys.stderr,
     )
     from smashconfig import commands
-    from smashconfig.errors import SmashConfigError
+    from smashconfig.errors import SmashConfigError, TargetPatternWarning
 
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
+            # target-pattern warnings are part of what `targets` and `smash` print
+            warnings.filterwarnings("ignore", category=TargetPatternWarning)
             return commands.run(args)
     except SmashConfigError as error:
         sys.stderr.write(f"smashconfig: error: {error}\n")

@@ -46,7 +46,7 @@ class SmashConfig(MutableMapping):
     def __init__(self, algorithms: Optional[AlgorithmsSpec] = None) -> None:
         self._registry: Registry = default_registry()
         self._values: Dict[str, Any] = {}
-        self._space_copy: Optional["ConfigurationSpace"] = None
+        self._space_copy: Optional[Tuple["ConfigurationSpace", "ConfigurationSpace"]] = None
         if algorithms is not None:
             self.add(algorithms)
 
@@ -57,10 +57,18 @@ class SmashConfig(MutableMapping):
         if spec.is_group:
             return self._values.get(key)
         self._require_active(spec, "read")
+        if key not in self._active_hyperparameters():
+            from smashconfig.space import _conditions_text
+
+            raise InactiveAlgorithmError(
+                f"cannot read {key!r}: it is inactive with the current values; it applies only when "
+                f"{_conditions_text(self._registry, key)}.",
+                key=key,
+            )
         return copy.deepcopy(self._values.get(key, default_of(spec.hyperparameter)))
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._commit(self._with(dict(self._values), [(key, value)]))
+        self._commit(self._with(dict(self._values), [(key, value)]), [key])
 
     def __delitem__(self, key: str) -> None:
         spec = self._spec(key)
@@ -96,7 +104,8 @@ class SmashConfig(MutableMapping):
         ``cfg.add({"quanto": {"weight_bits": "qint4"}})``. Adding an active algorithm again keeps
         its values and updates the ones given.
         """
-        self._commit(self._with(dict(self._values), self._add_changes(algorithms)))
+        changes = self._add_changes(algorithms)
+        self._commit(self._with(dict(self._values), changes), [key for key, _ in changes])
         return self
 
     def remove(self, algorithms: Union[str, Iterable[str]]) -> "SmashConfig":
@@ -114,10 +123,12 @@ class SmashConfig(MutableMapping):
 
     @property
     def space(self) -> "ConfigurationSpace":
-        """The ConfigurationSpace of all registered algorithms (this config's own copy)."""
-        if self._space_copy is None:
-            self._space_copy = copy.deepcopy(self._registry.space())
-        return self._space_copy
+        """The ConfigurationSpace of all registered algorithms (this config's own copy, renewed when the
+        registry changes)."""
+        shared = self._registry.space()
+        if self._space_copy is None or self._space_copy[0] is not shared:
+            self._space_copy = (shared, copy.deepcopy(shared))
+        return self._space_copy[1]
 
     # ----- conversion ------------------------------------------------------------------------------
 
@@ -127,11 +138,14 @@ class SmashConfig(MutableMapping):
         With ``defaults=False`` only the values that were set are listed.
         """
         keys = self._registry.keys()
+        active = self._active_hyperparameters()
         out: Dict[str, Dict[str, Any]] = {}
         for name in self.active_algorithms:
             params: Dict[str, Any] = {}
             for hp_name in self._registry.hyperparameter_names(name) + ["target_modules"]:
                 key = f"{name}_{hp_name}"
+                if key not in active:
+                    continue
                 if key in self._values:
                     params[hp_name] = copy.deepcopy(self._values[key])
                 elif defaults:
@@ -146,13 +160,19 @@ class SmashConfig(MutableMapping):
 
         config = cls()
         values: Dict[str, Any] = {}
-        for entry in entries_from_dict(data, config._registry):
+        entries = entries_from_dict(data, config._registry)
+        for entry in entries:
             try:
                 config._with(values, [(entry.key, entry.value)])
             except SmashConfigError as error:
                 error.location = error.location or entry.location
                 raise
-        config._commit(values)
+        try:
+            config._commit(values, [entry.key for entry in entries])
+        except SmashConfigError as error:
+            located = [entry.location for entry in entries if entry.key == error.key]
+            error.location = error.location or (located[0] if located else None)
+            raise
         return config
 
     def to_yaml(self, path: Union[str, Path, None] = None) -> str:
@@ -266,9 +286,16 @@ class SmashConfig(MutableMapping):
         for group in self._registry.groups():
             if self._values.get(group) is not None:
                 keys.append(group)
+        active = self._active_hyperparameters()
         for name in self.active_algorithms:
-            keys.extend(f"{name}_{hp}" for hp in self._registry.hyperparameter_names(name) + ["target_modules"])
+            names = self._registry.hyperparameter_names(name) + ["target_modules"]
+            keys.extend(key for key in (f"{name}_{hp}" for hp in names) if key in active)
         return keys
+
+    def _active_hyperparameters(self) -> set:
+        from smashconfig.space import active_keys
+
+        return active_keys(self._registry, self._values)
 
     def _add_changes(self, algorithms: AlgorithmsSpec) -> List[Tuple[str, Any]]:
         """The (key, value) changes that ``add(algorithms)`` means; checks names and groups."""
@@ -361,9 +388,8 @@ class SmashConfig(MutableMapping):
             + did_you_mean(name, list(algorithms))
         )
 
-    def _commit(self, values: Dict[str, Any]) -> None:
-        """Validate ``values`` as a whole against the space, then make them this config's values."""
-        from smashconfig.space import validate
+    def _commit(self, values: Dict[str, Any], explicitly_set: Iterable[str] = ()) -> None:
+        """Check ``values`` as a whole against the space, then make them this config's values."""
+        from smashconfig.space import settle
 
-        validate(self._registry, values)
-        self._values = values
+        self._values = settle(self._registry, values, explicitly_set)

@@ -101,9 +101,17 @@ def from_directory(path: Path) -> DemoModel:
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
+    from transformers.utils import logging as hf_logging
+
     config = AutoConfig.from_pretrained(path)
     causal = any(arch.endswith("ForCausalLM") for arch in (config.architectures or []))
-    model = (AutoModelForCausalLM if causal else AutoModel).from_pretrained(path).eval()
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model = (AutoModelForCausalLM if causal else AutoModel).from_pretrained(path).eval()
+    finally:
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         inputs = dict(tokenizer(SENTENCES, padding=True, return_tensors="pt"))

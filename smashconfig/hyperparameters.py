@@ -85,7 +85,10 @@ def check_value(hp: "Hyperparameter", value: Any, key: str) -> Any:
     elif isinstance(hp, FloatHyperparameter):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise WrongTypeError(f"{key} takes {allowed(hp)}; got {describe(value)}, which is not a number.", key=key)
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise IllegalValueError(f"{key} = {value!r} is not allowed; {key} takes {allowed(hp)}.", key=key) from None
     if not _legal(hp, value):
         raise IllegalValueError(f"{key} = {value!r} is not allowed; {key} takes {allowed(hp)}.", key=key)
     return value

@@ -42,7 +42,10 @@ def read_source(source: Union[str, Path], fmt: str) -> Tuple[str, str]:
         path = Path(source)
         if not path.is_file():
             raise ConfigFileNotFoundError(f"config file {str(path)!r} does not exist.")
-        return path.read_text(encoding="utf-8"), str(path)
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except UnicodeDecodeError as error:
+            raise _file_error(str(path), None, f"the file is not UTF-8 text (byte {error.start}): save it as UTF-8.") from None
     if not isinstance(source, str):
         raise ConfigFileError(f"a {fmt.upper()} config is a path or text; got {type(source).__name__}.")
     if "\n" not in source and source.strip().endswith(_SUFFIXES[fmt]) and ": " not in source:

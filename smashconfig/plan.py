@@ -17,6 +17,7 @@ from smashconfig.errors import PlanError, SavedModelError
 
 if TYPE_CHECKING:
     from smashconfig.config import SmashConfig
+    from smashconfig.plan_diff import PlanDiff
     from smashconfig.target_modules import TARGET_MODULES_TYPE
     from smashconfig.target_modules.tree import ModuleIndex
 
@@ -95,6 +96,16 @@ class SmashPlan:
             raise SavedModelError(f"not a smashconfig plan: malformed JSON at line {error.lineno}") from None
 
     # ----- reading -----------------------------------------------------------------------------------
+
+    def verify(self, model: Any) -> "PlanDiff":
+        """Re-resolve this plan's patterns on ``model``: the paths that would be added or lost.
+
+        The result is falsy (``.ok``) when ``model`` resolves exactly as planned; ``str()`` of it is
+        a report. Use it on an unsmashed model of the same architecture, e.g. before loading.
+        """
+        from smashconfig.plan_diff import verify_plan
+
+        return verify_plan(self, model)
 
     def __str__(self) -> str:
         from smashconfig.plan_render import render_plan

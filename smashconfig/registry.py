@@ -100,6 +100,10 @@ class Registry:
             self._space = _build_space(self)
         return self._space
 
+    def has_inner_conditions(self) -> bool:
+        """Whether any algorithm conditions its hyperparameters on each other (beyond its selection)."""
+        return any(algorithm.conditions() for algorithm in self.algorithms().values())
+
     def keys(self) -> Dict[str, KeySpec]:
         """Every flat config key (group keys and ``<algorithm>_<hyperparameter>``), read off the space."""
         if self._keys is None:

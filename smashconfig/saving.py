@@ -144,24 +144,25 @@ def read_plan(directory: Path) -> "SmashPlan":
 
 
 def check_fits(plan: "SmashPlan", model: Any) -> None:
-    """Every path the plan acts on exists in ``model`` and is not smashed already."""
+    """``model`` resolves exactly as the plan recorded, and is not smashed already."""
     from smashconfig.layers import has_adapter, is_quantized
     from smashconfig.target_modules.tree import index_modules
 
     index = index_modules(model)
-    for step in plan.steps:
-        missing = [path for path in step.acted if path not in index]
-        if missing:
-            raise SavedModelError(
-                f"the saved plan's step {step.algorithm!r} acts on {len(missing)} paths that {type(model).__name__} "
-                f"does not have, e.g. {', '.join(missing[:5])}; load onto the same architecture, unsmashed."
-            )
-        smashed = [path for path in step.acted if is_quantized(index.module(path)) or has_adapter(index.module(path))]
-        if smashed:
-            raise SavedModelError(
-                f"{type(model).__name__} is already smashed at {', '.join(smashed[:5])}; load_smashed needs the "
-                "unsmashed model (for example built from its config on the meta device)."
-            )
+    smashed = [
+        path
+        for step in plan.steps
+        for path in step.acted
+        if path in index and (is_quantized(index.module(path)) or has_adapter(index.module(path)))
+    ]
+    if smashed:
+        raise SavedModelError(
+            f"{type(model).__name__} is already smashed at {', '.join(smashed[:5])}; load_smashed needs the "
+            "unsmashed model (for example built from its config on the meta device)."
+        )
+    diff = plan.verify(model)
+    if not diff.ok:
+        raise SavedModelError(f"the saved plan does not fit this model. {diff}")
 
 
 def _algorithms(plan: "SmashPlan") -> List[Any]:

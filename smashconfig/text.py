@@ -19,3 +19,8 @@ def examples(items: List[str], n: int = EXAMPLES) -> str:
     """The first ``n`` items, then ``+k more``."""
     shown = ", ".join(items[:n])
     return shown + (f", +{len(items) - n} more" if len(items) > n else "")
+
+
+def plural(n: int, word: str) -> str:
+    """``1 layer``, ``2 layers``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

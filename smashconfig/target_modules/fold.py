@@ -48,7 +48,9 @@ def _brace(names: List[str]) -> str:
     if len(names) == 1:
         return names[0]
     prefix = os.path.commonprefix(names)
+    prefix = prefix[: prefix.rfind("_") + 1]  # factor whole words only: {q,k,o}_proj, not e{mbeddings,ncoder}
     suffix = os.path.commonprefix([n[::-1] for n in names])[::-1]
+    suffix = suffix[suffix.find("_") :] if "_" in suffix else ""
     if any(len(n) <= len(prefix) + len(suffix) for n in names):
         prefix = suffix = ""
     inner = [n[len(prefix) : len(n) - len(suffix)] for n in names]

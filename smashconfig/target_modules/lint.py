@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, 
 from smashconfig.target_modules.glob import escape_glob
 from smashconfig.target_modules.patterns import PatternSet
 from smashconfig.target_modules.resolve import Resolution, unmatched_pattern_warnings
-from smashconfig.text import examples
+from smashconfig.text import examples, plural
 
 if TYPE_CHECKING:
     from smashconfig.algorithm import Algorithm
@@ -148,10 +148,10 @@ def containers_only(context: LintContext, decided: List[tuple]) -> List[str]:
             inner = [i for i in _descendants(paths, matched) if context.actable(i)]
             if kind == "include":
                 missed = [i for i in inner if i not in targeted]
-                effect = f"the {len(missed)} layers inside are not targeted"
+                effect = f"the {plural(len(missed), 'layer')} inside {'is' if len(missed) == 1 else 'are'} not targeted"
             else:
                 missed = [i for i in inner if i in context.acted]
-                effect = f"the {len(missed)} layers inside stay targeted"
+                effect = f"the {plural(len(missed), 'layer')} inside {'stays' if len(missed) == 1 else 'stay'} targeted"
             if missed:
                 names = examples([paths[i] for i in matched])
                 messages.append(

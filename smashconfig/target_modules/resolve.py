@@ -6,6 +6,7 @@ compiled once into one regular expression, and every path is matched once agains
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any, List, Optional, Union
@@ -83,33 +84,42 @@ def resolve(
         include_hit=include_hit,
         exclude_hit=exclude_hit,
         targeted=targeted,
-        unmatched_include=_unmatched(include, include_hit, index, include_hit),
-        unmatched_exclude=_unmatched(exclude, exclude_hit, index, exclude_hit),
+        unmatched_include=_unmatched(include, include_hit, [index.paths]),
+        unmatched_exclude=_unmatched(exclude, exclude_hit, [index.paths]),
     )
 
 
-def _unmatched(
-    patterns: PatternSet, hits: List[Optional[int]], index: ModuleIndex, candidates: List[Optional[int]]
-) -> List[str]:
-    """Patterns that decided no module.
+def _unmatched(patterns: PatternSet, hits: List[Optional[int]], paths: List[List[str]]) -> List[str]:
+    """Patterns that match no module path at all (``paths[0]``: every path, in a list to share its joined text).
 
-    An include pattern that is never the first match matches nothing, or only modules an earlier
-    include pattern selected; an exclude pattern, nothing among the modules the includes
-    selected, or only ones an earlier exclude removed. Only modules with a hit can hold such
-    matches, so only those are checked, each pattern stopping at its first match.
+    A pattern seen as the first match of some module is matched. For any other one, a literal
+    piece it requires (``no_such`` in ``*no_such*``) is first looked up in all paths joined
+    into one text; only when that piece occurs are the paths matched one by one, stopping at
+    the first match.
     """
     seen = set(hits)
     unmatched = []
-    hit_paths: Optional[List[str]] = None
+    text: Optional[str] = None
     for i, pattern in enumerate(patterns.patterns):
         if i in seen:
             continue
-        if hit_paths is None:
-            hit_paths = [path for path, hit in zip(index.paths, candidates) if hit is not None]
+        piece = required_literal(pattern)
+        if piece:
+            if text is None:
+                text = ".\n".join(paths[0]) + "."
+            if piece not in text:
+                unmatched.append(pattern)
+                continue
         single = patterns.single(i)
-        if not any(single(path + ".") is not None for path in hit_paths):
+        if not any(single(path + ".") is not None for path in paths[0]):
             unmatched.append(pattern)
     return unmatched
+
+
+def required_literal(pattern: str) -> str:
+    """The longest run of plain characters that any path matching ``pattern`` must contain."""
+    pieces = re.split(r"\*|\?|\[[^\]]*\]|\[", pattern)
+    return max(pieces, key=len) if pieces else ""
 
 
 def check_resolution(resolution: Resolution, *, key: str = "target_modules", model_name: str = "the model") -> None:
@@ -124,15 +134,11 @@ def unmatched_pattern_warnings(resolution: Resolution, *, key: str = "target_mod
     """One message per include or exclude pattern that matched no module."""
     from smashconfig.target_modules.suggest import describe_pattern_miss
 
-    index = resolution.index
-    included = sum(hit is not None for hit in resolution.include_hit)
     return [
-        f"{key}: include pattern {pattern!r} matched no module of {model_name}{describe_pattern_miss(pattern, index)}"
-        for pattern in resolution.unmatched_include
-    ] + [
-        f"{key}: exclude pattern {pattern!r} matched none of the {included} modules the include patterns select, "
-        f"so it excludes nothing{describe_pattern_miss(pattern, index)}"
-        for pattern in resolution.unmatched_exclude
+        f"{key}: {kind} pattern {pattern!r} matched no module of {model_name}"
+        f"{describe_pattern_miss(pattern, resolution.index)}"
+        for kind, unmatched in (("include", resolution.unmatched_include), ("exclude", resolution.unmatched_exclude))
+        for pattern in unmatched
     ]
 
 
@@ -142,7 +148,8 @@ def emit(messages: List[str], *, strict: bool, stacklevel: int = 2) -> None:
     ``stacklevel`` counts from the function that calls ``emit``, as for :func:`warnings.warn`.
     """
     if strict and messages:
-        raise TargetPatternError("target pattern problems (strict=True):\n- " + "\n- ".join(messages))
+        numbered = "; ".join(f"({n}) {message}" for n, message in enumerate(messages, 1))
+        raise TargetPatternError(f"{len(messages)} target pattern problem(s), refused under strict=True: {numbered}")
     for message in messages:
         warnings.warn(TargetPatternWarning(message), stacklevel=stacklevel + 1)
 

@@ -22,13 +22,26 @@ def shape(path: str) -> str:
 
 
 def nearest_paths(pattern: str, index: "ModuleIndex", n: int = 3) -> List[str]:
-    """Real paths that look most like ``pattern``, one per distinct shape."""
+    """Real paths that look most like ``pattern``, one per distinct shape.
+
+    Paths the pattern would match if case were ignored come first; then the closest by whole
+    path, then by last component (``*Q_PROJ``, ``q_prj`` → ``model.layers.0.self_attn.q_proj``).
+    """
+    from smashconfig.target_modules.patterns import PatternSet
+
     representatives: Dict[str, str] = {}
     for path in representative_paths(index):
         representatives.setdefault(shape(path), path)
-    probe = pattern.replace("*", "").replace("?", "")
-    by_shape = difflib.get_close_matches(shape(probe) or probe, list(representatives), n=n, cutoff=0.3)
-    return [representatives[s] for s in by_shape]
+    paths = list(representatives.values())
+    folded = PatternSet([pattern.lower()])
+    found = [p for p in paths if folded.matches(0, p.lower())]
+    probe = pattern.replace("*", "").replace("?", "").strip(".")
+    found += [representatives[s] for s in difflib.get_close_matches(shape(probe), list(representatives), n=n, cutoff=0.4)]
+    tails: Dict[str, str] = {}
+    for path in paths:
+        tails.setdefault(path.rpartition(".")[2], path)
+    found += [tails[t] for t in difflib.get_close_matches(probe.rpartition(".")[2], list(tails), n=n, cutoff=0.6)]
+    return list(dict.fromkeys(found))[:n]
 
 
 def representative_paths(index: "ModuleIndex") -> List[str]:
