@@ -34,7 +34,8 @@ def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
     out(str(demo.model.smash_plan))
     out()
     out(f"model:   {demo.name}")
-    out(f"weights: {mib(before)} -> {mib(after)} ({before / max(after, 1):.2f}x smaller)")
+    change = f"{before / after:.2f}x smaller" if after < before else f"{after / max(before, 1):.2f}x larger"
+    out(f"weights: {mib(before)} -> {mib(after)} ({change})")
     out(f"time:    {seconds:.2f} s")
     out(
         f"output check vs unsmashed (cosine similarity per sample, {similarity.numel()} samples): "

@@ -1,6 +1,14 @@
-"""Which submodules an algorithm acts on: ``TARGET_MODULES_TYPE`` and its resolution (DESIGN.md section 4)."""
+"""Which submodules an algorithm acts on: ``TARGET_MODULES_TYPE``, its resolution and its explanation (DESIGN.md section 4)."""
 
+from smashconfig.target_modules.explain import Explanation, TargetRecord, explain_targets
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE, normalize_target_modules
 from smashconfig.target_modules.resolve import expand_list_of_targeted_paths
 
-__all__ = ["TARGET_MODULES_TYPE", "expand_list_of_targeted_paths", "normalize_target_modules"]
+__all__ = [
+    "TARGET_MODULES_TYPE",
+    "Explanation",
+    "TargetRecord",
+    "expand_list_of_targeted_paths",
+    "explain_targets",
+    "normalize_target_modules",
+]
