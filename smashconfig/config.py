@@ -226,15 +226,31 @@ class SmashConfig(MutableMapping):
 
     # ----- models ----------------------------------------------------------------------------------
 
-    def resolve_target_modules(self, model: Any) -> Dict[str, "TARGET_MODULES_TYPE"]:
+    def resolve_target_modules(self, model: Any, *, strict: bool = False) -> Dict[str, "TARGET_MODULES_TYPE"]:
         """For each active algorithm, the ``target_modules`` that ``smash`` will use on ``model``.
 
         The user's value in normal form, or, where it is ``None``, the one inferred from the model.
+        Patterns the user wrote are checked against the model: each classic mistake is a
+        :class:`~smashconfig.errors.TargetPatternWarning` (an error under ``strict=True``).
         """
-        out = {}
+        from smashconfig.defaults import infer_default_targets
+        from smashconfig.target_modules.lint import target_warnings
+        from smashconfig.target_modules.resolve import emit
+        from smashconfig.target_modules.tree import index_modules
+
+        index = index_modules(model)
+        out: Dict[str, "TARGET_MODULES_TYPE"] = {}
+        messages: List[str] = []
         for name in self.active_algorithms:
-            value = self[f"{name}_target_modules"]
-            out[name] = value if value is not None else self._registry.get(name).default_target_modules(model)
+            algorithm = self._registry.get(name)
+            params = self.hyperparameters(name)
+            value = params.pop("target_modules")
+            if value is None:
+                out[name] = infer_default_targets(model, algorithm, index).target_modules
+            else:
+                out[name] = value
+                messages += target_warnings(model, index, value, algorithm, params, f"{name}_target_modules")
+        emit(messages, strict=strict)
         return out
 
     def hyperparameters(self, algorithm: str) -> Dict[str, Any]:

@@ -34,6 +34,14 @@ def smash(
     """
     from smashconfig.plan import plan_smash
 
+    previous = getattr(model, "smash_plan", None)
+    if previous is not None:
+        done = ", ".join(step.algorithm for step in previous.steps)
+        raise PlanError(
+            f"this {type(model).__name__} was smashed already ({done}); smash the original model once with a config "
+            "that holds every algorithm (one per group, e.g. quanto and lora together), so that save_smashed "
+            "records the whole plan.",
+        )
     plan = plan_smash(model, config, strict=strict)
     preflight(model, plan, calibration_data)
     started = time.perf_counter()

@@ -73,6 +73,25 @@ def _class_char(c: str) -> str:
     return "\\" + c if c in "\\^-[]&~|" else c
 
 
+def required_literal(pattern: str) -> str:
+    """The longest run of plain characters that every path matching ``pattern`` contains."""
+    runs, current = [], []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        i += 1
+        end = _set_end(pattern, i) if c == "[" else -1
+        if c in "*?" or end >= 0:
+            runs.append("".join(current))
+            current = []
+            if end >= 0:
+                i = end + 1
+        else:
+            current.append(c)
+    runs.append("".join(current))
+    return max(runs, key=len)
+
+
 def has_wildcards(pattern: str) -> bool:
     """Whether ``pattern`` contains any glob wildcard."""
     return any(c in GLOB_CHARS for c in pattern)

@@ -45,6 +45,26 @@ class LintContext:
     algorithm: Optional[str] = None
 
 
+def target_warnings(
+    model: Any,
+    index: "ModuleIndex",
+    target_modules: Any,
+    algorithm: Optional["Algorithm"],
+    params: Mapping[str, Any],
+    key: str,
+) -> List[str]:
+    """Resolve ``target_modules`` on ``model`` and return every warning, ``nothing selected`` included."""
+    from smashconfig.acting import split_targets
+    from smashconfig.target_modules.resolve import resolve
+    from smashconfig.target_modules.suggest import no_targets_message
+
+    resolution = resolve(target_modules, index, key=key)
+    if not resolution.targeted:
+        return [no_targets_message(resolution, key=key, model_name=type(model).__name__)]
+    split = split_targets(index, resolution.targeted, algorithm, params)
+    return check_targets(model, resolution, set(split.acted), algorithm, params, key)
+
+
 def check_targets(
     model: Any,
     resolution: Resolution,

@@ -6,12 +6,12 @@ compiled once into one regular expression, and every path is matched once agains
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass
 from typing import Any, List, Optional, Union
 
 from smashconfig.errors import NoTargetsError, TargetModulesError, TargetPatternError, TargetPatternWarning
+from smashconfig.target_modules.glob import required_literal
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE, normalize_target_modules
 from smashconfig.target_modules.patterns import PatternSet
 from smashconfig.target_modules.tree import ModuleIndex, index_modules
@@ -114,12 +114,6 @@ def _unmatched(patterns: PatternSet, hits: List[Optional[int]], paths: List[List
         if not any(single(path + ".") is not None for path in paths[0]):
             unmatched.append(pattern)
     return unmatched
-
-
-def required_literal(pattern: str) -> str:
-    """The longest run of plain characters that any path matching ``pattern`` must contain."""
-    pieces = re.split(r"\*|\?|\[[^\]]*\]|\[", pattern)
-    return max(pieces, key=len) if pieces else ""
 
 
 def check_resolution(resolution: Resolution, *, key: str = "target_modules", model_name: str = "the model") -> None:
