@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Set
 
-from smashconfig.target_modules.glob import escape_glob
+from smashconfig.target_modules.glob import escape_glob, required_literal
 from smashconfig.target_modules.patterns import PatternSet
 from smashconfig.target_modules.resolve import Resolution, unmatched_pattern_warnings
 from smashconfig.text import examples, plural
@@ -162,9 +162,12 @@ def containers_only(context: LintContext, decided: List[tuple]) -> List[str]:
     messages = []
     for kind, patterns, by_pattern in decided:
         for k, pattern in enumerate(patterns.patterns):
-            matched = by_pattern[k]
-            if pattern.endswith("*") or not matched or not all(index.is_container(i) for i in matched):
+            if pattern.endswith("*"):
                 continue  # a pattern ending in * matches the children of whatever it matches
+            # what an include matches, it targets; an exclude may also name a container no include matched
+            matched = by_pattern[k] if kind == "include" else _all_matches(paths, patterns, k)
+            if not matched or not all(index.is_container(i) for i in matched):
+                continue
             inner = [i for i in _descendants(paths, matched) if context.actable(i)]
             if kind == "include":
                 missed = [i for i in inner if i not in targeted]
@@ -179,6 +182,14 @@ def containers_only(context: LintContext, decided: List[tuple]) -> List[str]:
                     f"write {pattern + '.*'!r} to {'target' if kind == 'include' else 'exclude'} what they contain"
                 )
     return messages
+
+
+def _all_matches(paths: List[str], patterns: PatternSet, k: int) -> List[int]:
+    """Every module pattern ``k`` matches; only paths holding the literal text it requires are tried."""
+    single = patterns.single(k)
+    piece = required_literal(patterns.patterns[k]).rstrip(".")
+    candidates = [i for i, path in enumerate(paths) if piece in path] if piece else range(len(paths))
+    return [i for i in candidates if single(paths[i] + ".") is not None]
 
 
 def _descendants(paths: List[str], roots: List[int]) -> List[int]:
