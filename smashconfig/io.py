@@ -84,7 +84,7 @@ def parse_yaml(text: str, name: str) -> Tuple[Any, Lines]:
                 f"the top level must be a mapping of algorithm names or config keys; got a {_kind(node)}.",
             )
         lines: Lines = {}
-        _walk(node, (), lines, name)
+        _walk(node, (), lines, name, set())
         try:
             data = loader.construct_document(node)
         except yaml.MarkedYAMLError as error:
@@ -94,10 +94,16 @@ def parse_yaml(text: str, name: str) -> Tuple[Any, Lines]:
     return data, lines
 
 
-def _walk(node: "yaml.Node", path: Tuple[str, ...], lines: Lines, name: str) -> None:
-    """Refuse unsafe tags and duplicate keys; record the line of every mapping key."""
+def _walk(node: "yaml.Node", path: Tuple[str, ...], lines: Lines, name: str, visited: set) -> None:
+    """Refuse unsafe tags and duplicate keys; record the line of every mapping key.
+
+    A node reached again through an alias is not walked again, so nested aliases cost nothing.
+    """
     import yaml
 
+    if id(node) in visited:
+        return
+    visited.add(id(node))
     if node.tag not in _SAFE_TAGS:
         tag = node.tag.replace("tag:yaml.org,2002:", "!!")
         raise _file_error(
@@ -109,7 +115,7 @@ def _walk(node: "yaml.Node", path: Tuple[str, ...], lines: Lines, name: str) -> 
     if isinstance(node, yaml.MappingNode):
         seen: Dict[str, int] = {}
         for key_node, value_node in node.value:
-            _walk(key_node, path, lines, name)
+            _walk(key_node, path, lines, name, visited)
             key = str(key_node.value)
             line = key_node.start_mark.line + 1
             if key in seen:
@@ -118,10 +124,10 @@ def _walk(node: "yaml.Node", path: Tuple[str, ...], lines: Lines, name: str) -> 
                 )
             seen[key] = line
             lines[path + (key,)] = line
-            _walk(value_node, path + (key,), lines, name)
+            _walk(value_node, path + (key,), lines, name, visited)
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
-            _walk(item, path, lines, name)
+            _walk(item, path, lines, name, visited)
 
 
 def _kind(node: "yaml.Node") -> str:

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+import models  # noqa: E402
+
+REPO = TESTS.parent
+
+
+@pytest.fixture
+def tiny_llama():
+    return models.tiny_llama()
+
+
+@pytest.fixture
+def tiny_llama_tied():
+    return models.tiny_llama(tie_word_embeddings=True)
+
+
+@pytest.fixture
+def smollm_meta():
+    return models.smollm_meta()
+
+
+@pytest.fixture
+def tiny_bert():
+    return models.tiny_bert()
+
+
+@pytest.fixture
+def sequential():
+    return models.sequential()
+
+
+@pytest.fixture
+def pipeline():
+    return models.pipeline()
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO
