@@ -103,7 +103,10 @@ def from_directory(path: Path) -> DemoModel:
 
     from transformers.utils import logging as hf_logging
 
-    config = AutoConfig.from_pretrained(path)
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as error:
+        raise ModelChoiceError(f"--model {str(path)!r} is not a Hugging Face model directory: {error}") from None
     causal = any(arch.endswith("ForCausalLM") for arch in (config.architectures or []))
     bar_was_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()

@@ -40,6 +40,8 @@ def save_smashed(model: Any, directory: Union[str, Path]) -> Path:
             f"{type(model).__name__} has no smash_plan: save_smashed saves models returned by smash()."
         )
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise SavedModelError(f"cannot save to {directory}: it exists and is not a directory.")
     directory.mkdir(parents=True, exist_ok=True)
     tensors, aliases = _deduplicated(state_tensors(model))
     buffers = non_persistent_buffers(model)
