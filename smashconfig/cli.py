@@ -12,6 +12,7 @@ import sys
 import warnings
 from typing import List, Optional
 
+CONFIG_HELP = "a YAML or JSON config file"
 MODEL_HELP = (
     "a local Hugging Face model directory, or a built-in demo model: 'minilm' (the real "
     "all-MiniLM-L6-v2, the default) or 'tiny-llama' (a small LlamaForCausalLM built from a config)"
@@ -30,22 +31,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("algorithms", help="list every algorithm, its group, hyperparameters, legal values, defaults")
 
     validate = commands.add_parser("validate", help="check a config file and print it in normal form")
-    validate.add_argument("config", metavar="CONFIG", help="a YAML or JSON config file")
+    validate.add_argument("config", metavar="CONFIG", help=CONFIG_HELP)
 
-    targets = commands.add_parser("targets", help="show which modules each algorithm would act on, without applying")
-    targets.add_argument("config", metavar="CONFIG", help="a YAML or JSON config file")
-    targets.add_argument("--model", default="minilm", metavar="M", help=MODEL_HELP)
+    targets = _on_a_model(commands.add_parser("targets", help="show what each algorithm would act on, without applying"))
     targets.add_argument("--explain", action="store_true", help="show the rule that decided every module, folded")
     targets.add_argument("--json", action="store_true", help="print the plan (or, with --explain, the records) as JSON")
-    targets.add_argument("--strict", action="store_true", help="treat target-pattern warnings as errors")
     targets.add_argument("--against", metavar="PLAN", help="a saved plan.json: show the paths that would be added or lost")
 
-    smash = commands.add_parser("smash", help="apply a config to a model, check its outputs, optionally save it")
-    smash.add_argument("config", metavar="CONFIG", help="a YAML or JSON config file")
-    smash.add_argument("--model", default="minilm", metavar="M", help=MODEL_HELP)
+    smash = _on_a_model(commands.add_parser("smash", help="apply a config to a model, check its outputs, save it"))
     smash.add_argument("--output", metavar="DIR", help="save the smashed model (safetensors, config, plan) here")
-    smash.add_argument("--strict", action="store_true", help="treat target-pattern warnings as errors")
     return parser
+
+
+def _on_a_model(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The arguments every command that works on a model takes."""
+    command.add_argument("config", metavar="CONFIG", help=CONFIG_HELP)
+    command.add_argument("--model", default="minilm", metavar="M", help=MODEL_HELP)
+    command.add_argument("--strict", action="store_true", help="treat target-pattern warnings as errors")
+    return command
 
 
 def main(argv: Optional[List[str]] = None) -> int:
