@@ -81,7 +81,7 @@ class LoRA(Algorithm):
 
         from smashconfig.target_modules.tree import components, get_module
 
-        for prefix, root, paths in _per_component(components(model), targets):
+        for prefix, root, paths in _per_component(components(model), targets[:]):
             config = LoraConfig(
                 r=params["r"],
                 lora_alpha=params["alpha"],
@@ -90,7 +90,15 @@ class LoRA(Algorithm):
                 bias="none",
             )
             before = _adapted(root)
-            inject_adapter_in_model(config, root, low_cpu_mem_usage=on_meta)
+            try:
+                inject_adapter_in_model(config, root, low_cpu_mem_usage=on_meta)
+            except Exception:
+                # PEFT adapts modules in named_modules() order: the first one left unadapted is where it stopped
+                done = _adapted(root)
+                stopped = next((path for path in paths if path not in done), None)
+                if stopped is not None and hasattr(targets, "working_on"):
+                    targets.working_on(f"{prefix}.{stopped}" if prefix else stopped)
+                raise
             adapted = _adapted(root) - before
             if adapted != set(paths):
                 raise RuntimeError(

@@ -7,7 +7,7 @@ the weights are stored quantized. Paths are handed to quanto one by one, never a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from smashconfig.algorithm import Algorithm
 from smashconfig.errors import PlanError
@@ -127,3 +127,23 @@ class Quanto(Algorithm):
             qmodule = quantize_module(get_module(model, path), weights=params["weight_bits"], activations=activations)
             qmodule.name = path
             set_module(model, path, qmodule)
+
+    def saved_state(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> Dict[str, Any]:
+        """Calibration switches off output quantization where only float consumers follow; record where."""
+        from smashconfig.target_modules.tree import get_module
+
+        return {"outputs_not_quantized": [path for path in targets if _output_quantization_off(get_module(model, path))]}
+
+    def restore_state(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], state: Dict[str, Any]) -> None:
+        from smashconfig.target_modules.tree import get_module
+
+        for path in state.get("outputs_not_quantized", []):
+            get_module(model, path).disable_output_quantization()
+
+
+def _output_quantization_off(module: "nn.Module") -> bool:
+    """Whether a quanto module with quantized activations no longer quantizes its outputs."""
+    if getattr(module, "activation_qtype", None) is None:
+        return False
+    hook = module._quantize_hooks.get("output")
+    return hook is None or hook.id not in module._forward_hooks

@@ -88,6 +88,13 @@ class Algorithm:
         """
         raise NotImplementedError(f"algorithm {self.name!r} does not support load_smashed")
 
+    def saved_state(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> Dict[str, Any]:
+        """State of the smashed modules that is neither a tensor nor in the plan (JSON); saved with them."""
+        return {}
+
+    def restore_state(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], state: Dict[str, Any]) -> None:
+        """Put back what :meth:`saved_state` recorded, after ``rebuild`` and the tensors are loaded."""
+
     # ----- derived ---------------------------------------------------------------------------------
 
     def default_params(self) -> Dict[str, Any]:

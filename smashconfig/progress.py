@@ -27,6 +27,10 @@ class TrackedPaths(Sequence[str]):
     def __getitem__(self, i):  # type: ignore[no-untyped-def]
         return self._paths[i]
 
+    def working_on(self, path: Optional[str]) -> None:
+        """Say which path the step is working on, for a step that hands all paths to a backend at once."""
+        self.current = path
+
     def __iter__(self) -> Iterator[str]:
         bar = _bar(len(self._paths), self.description)
         try:

@@ -61,7 +61,12 @@ def save_smashed(model: Any, directory: Union[str, Path]) -> Path:
         "files": {name: _sha256(directory / name) for name in (WEIGHTS, PLAN, CONFIG)},
         "aliases": aliases,
         "non_persistent_buffers": sorted(buffers),
+        "state": {
+            step.algorithm: algorithm.saved_state(model, step.acted, step.params)
+            for step, algorithm in zip(plan.steps, _algorithms(plan))
+        },
     }
+    manifest["manifest_sha256"] = _digest(manifest)
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     logger.info("saved smashed %s to %s", type(model).__name__, directory)
     return directory
@@ -96,6 +101,8 @@ def load_smashed(directory: Union[str, Path], model: Any) -> Any:
     apply_plan(model, plan, rebuild=True)
     try:
         _assign(model, tensors, buffers, manifest["aliases"])
+        for step, algorithm in zip(plan.steps, _algorithms(plan)):
+            algorithm.restore_state(model, step.acted, step.params, manifest["state"].get(step.algorithm, {}))
     except Exception as error:
         snapshot.restore()
         if isinstance(error, SavedModelError):
@@ -120,10 +127,15 @@ def read_manifest(directory: Path) -> Dict[str, Any]:
         if manifest.get("format") != FORMAT:
             raise ValueError(f"format is {manifest.get('format')!r}, not {FORMAT!r}")
         files, aliases, buffers = manifest["files"], manifest["aliases"], manifest["non_persistent_buffers"]
-        if not (isinstance(files, dict) and isinstance(aliases, dict) and isinstance(buffers, list)):
-            raise ValueError("files, aliases or non_persistent_buffers has the wrong type")
+        state = manifest["state"]
+        if not all(isinstance(v, t) for v, t in ((files, dict), (aliases, dict), (buffers, list), (state, dict))):
+            raise ValueError("files, aliases, non_persistent_buffers or state has the wrong type")
     except (ValueError, KeyError, TypeError) as error:
         raise SavedModelError(f"{directory / MANIFEST} is not a smashconfig manifest: {error}") from None
+    if manifest.get("manifest_sha256") != _digest({k: v for k, v in manifest.items() if k != "manifest_sha256"}):
+        raise SavedModelError(
+            f"{directory / MANIFEST} does not match its own checksum: it was changed after saving; save the model again."
+        )
     for name in (WEIGHTS, PLAN, CONFIG):
         if files.get(name) != _sha256(directory / name):
             raise SavedModelError(
@@ -273,6 +285,11 @@ def _tie(model: Any, alias: str, canonical: str) -> None:
     tensor = canonical_module._parameters.get(canonical_name)
     if tensor is not None and alias_name in alias_module._parameters:
         alias_module._parameters[alias_name] = tensor
+
+
+def _digest(data: Dict[str, Any]) -> str:
+    """SHA-256 of ``data`` written as canonical JSON."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def _sha256(path: Path) -> str:

@@ -72,11 +72,13 @@ def preflight(model: Any, plan: "SmashPlan", calibration_data: Optional[Iterable
 
 def apply_plan(model: Any, plan: "SmashPlan", *, calibration_data: Any = None, rebuild: bool) -> None:
     """Run each step (``apply``, or ``rebuild`` for loading); on failure restore the model and raise."""
+    from smashconfig.modes import carry_modes, record_modes
     from smashconfig.progress import TrackedPaths
     from smashconfig.registry import default_registry
     from smashconfig.snapshot import ModelSnapshot
 
     snapshot = ModelSnapshot(model)
+    modes = record_modes(model)
     for n, step in enumerate(plan.steps, 1):
         algorithm = default_registry().get(step.algorithm)
         targets = TrackedPaths(step.acted, f"{step.algorithm} ({n}/{len(plan.steps)})")
@@ -90,6 +92,7 @@ def apply_plan(model: Any, plan: "SmashPlan", *, calibration_data: Any = None, r
             if not isinstance(error, Exception):
                 raise
             raise _failure(n, step.algorithm, targets.current, error, written) from error
+    carry_modes(model, modes)
 
 
 def _call_apply(algorithm: "Algorithm", model: Any, targets: Any, params: dict, calibration_data: Any) -> None:
