@@ -72,10 +72,11 @@ class Quanto(Algorithm):
         return params.get("activation_bits", "none") != "none"
 
     def check(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], calibration_data: Any) -> None:
-        from smashconfig.target_modules.tree import get_module
+        from smashconfig.target_modules.tree import index_modules
 
-        for path in targets:
-            weight = getattr(get_module(model, path), "weight", None)
+        index = index_modules(model)
+        for path in targets[:]:
+            weight = getattr(index.module(path), "weight", None)
             if weight is not None and weight.is_meta:
                 raise PlanError(
                     f"quanto cannot quantize {path!r}: its weights are on the meta device (not loaded). "
@@ -107,15 +108,17 @@ class Quanto(Algorithm):
                 raise RuntimeError(f"optimum-quanto has no quantized counterpart for {path!r}")
             qmodule.name = path
             set_module(model, path, qmodule)
-            if activations is None:
-                qmodule.freeze()
-            else:
-                quantized.append(qmodule)
-        if quantized:
+            quantized.append(qmodule)
+        if activations is not None:
             with Calibration():
                 run_batches(model, calibration_data)
-            for qmodule in quantized:
-                qmodule.freeze()
+        # freezing after all modules are swapped, as optimum-quanto does, keeps the allocator's pattern
+        # (and so its speed) the same as quantize() followed by freeze()
+        for path, qmodule in zip(targets[:], quantized):
+            targets.working_on(path) if hasattr(targets, "working_on") else None
+            qmodule.freeze()
+        if hasattr(targets, "working_on"):
+            targets.working_on(None)
 
     def rebuild(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
         from optimum.quanto import quantize_module

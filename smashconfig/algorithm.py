@@ -134,10 +134,10 @@ class Algorithm:
             )
 
     def import_backend(self) -> None:
-        """Import ``backend_modules`` now, so a broken install fails before the model changes."""
+        """Import ``backend_modules`` now, so a broken install fails before the model changes
+        (:meth:`check_backend`, which ``plan_smash`` runs, says whether the packages are installed)."""
         import importlib
 
-        self.check_backend()
         for module in self.backend_modules:
             try:
                 importlib.import_module(module)

@@ -89,6 +89,7 @@ def load_smashed(directory: Union[str, Path], model: Any) -> Any:
     plan = read_plan(directory)
     check_fits(plan, model)
     for algorithm in _algorithms(plan):
+        algorithm.check_backend()
         algorithm.import_backend()
     tensors = load_file(str(directory / WEIGHTS))
     for alias, canonical in manifest["aliases"].items():

@@ -72,6 +72,15 @@ def preflight(model: Any, plan: "SmashPlan", calibration_data: Optional[Iterable
 
 def apply_plan(model: Any, plan: "SmashPlan", *, calibration_data: Any = None, rebuild: bool) -> None:
     """Run each step (``apply``, or ``rebuild`` for loading); on failure restore the model and raise."""
+    from smashconfig.snapshot import paused_gc
+
+    # the snapshot keeps many small objects alive; automatic collections walking them (and the whole
+    # model) while thousands of modules are replaced would cost more than the work itself
+    with paused_gc():
+        _apply_steps(model, plan, calibration_data, rebuild)
+
+
+def _apply_steps(model: Any, plan: "SmashPlan", calibration_data: Any, rebuild: bool) -> None:
     from smashconfig.modes import carry_modes, record_modes
     from smashconfig.progress import TrackedPaths
     from smashconfig.registry import default_registry

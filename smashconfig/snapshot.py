@@ -10,7 +10,9 @@ its version counter and reported.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+import gc
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
 
 from smashconfig.target_modules.tree import components, index_modules
 
@@ -25,6 +27,10 @@ class ModelSnapshot:
     """References to everything needed to restore a model (or pipeline) in place."""
 
     def __init__(self, model: Any) -> None:
+        with paused_gc():
+            self._take(model)
+
+    def _take(self, model: Any) -> None:
         self._model = model
         self._attributes: Optional[Dict[str, Any]] = None
         roots = components(model)
@@ -60,10 +66,30 @@ class ModelSnapshot:
         return changed
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many small objects are made.
+
+    Each automatic collection walks every object of a large model; during a snapshot it would
+    run hundreds of times for nothing (nothing made here is garbage).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+_EMPTY = ()
+
+
 def _record(attributes: Dict[str, Any]) -> Dict[str, Tuple[Any, Any]]:
-    """name → (value, shallow copy of its contents when it is a container)."""
+    """name → (value, a shallow copy of its contents when it is a container; ``_EMPTY`` when empty)."""
     return {
-        name: (value, value.copy() if isinstance(value, _CONTAINERS) else None) for name, value in attributes.items()
+        name: (value, (value.copy() if value else _EMPTY) if isinstance(value, _CONTAINERS) else None)
+        for name, value in attributes.items()
     }
 
 
