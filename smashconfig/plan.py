@@ -164,10 +164,11 @@ def _plan_step(model: Any, config: "SmashConfig", name: str, index: "ModuleIndex
     skipped = {index.paths[i]: reason for i, reason in split.skipped.items()}
     if not acted:
         reasons = "; ".join(f"{len(paths)} × {reason}" for reason, paths in group_by_reason(skipped).items())
+        hints = check_targets(model, resolution, set(), algorithm, params, key) if written is not None else []
         raise PlanError(
             f"{name} would act on no module: {key} targets {len(resolution.targeted)} modules of {model_name} "
-            f"({len(split.containers)} containers{'; ' + reasons if reasons else ''}). "
-            f"Target layers {name} supports.",
+            f"({len(split.containers)} containers{'; ' + reasons if reasons else ''}). Target layers {name} supports"
+            + ("".join(f"; {hint}" for hint in hints) if hints else "."),
             key=key,
         )
     return PlanStep(

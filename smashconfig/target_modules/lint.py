@@ -129,7 +129,7 @@ def numbered_siblings(context: LintContext, decided: List[tuple]) -> List[str]:
         for k, pattern in enumerate(patterns.patterns):
             for found in _NUMBER_STAR.finditer(pattern):
                 number, end = found.group(1), found.end(1)
-                fixed = pattern[:end] + "." + pattern[end:]
+                fixed = _only_block(pattern, end)
                 narrow = PatternSet([fixed]).single(0)
                 blocks: Dict[str, None] = {}
                 for i in by_pattern[k]:
@@ -143,6 +143,13 @@ def numbered_siblings(context: LintContext, decided: List[tuple]) -> List[str]:
                         f"({examples(list(blocks))}); to select only {number}, write {fixed!r}"
                     )
     return messages
+
+
+def _only_block(pattern: str, end: int) -> str:
+    """``pattern`` with the ``*`` after the block number at ``end`` made to stop at the block:
+    ``layers.1*`` → ``layers.1.*``, ``layers.1*.mlp.*`` → ``layers.1.mlp.*``."""
+    rest = pattern[end + 1 :]
+    return pattern[:end] + (rest if rest.startswith(".") else ".*" + rest)
 
 
 def _sibling_block(path: str, number: str) -> Optional[str]:
@@ -230,13 +237,16 @@ def uneven_coverage(context: LintContext) -> List[str]:
     messages = []
     for (parent, role), covered in found_roles.items():
         absent: List[int] = []
+        reaching: Dict[str, None] = {}
         excluded: Dict[str, List[int]] = {}
         for block in blocks[parent] - covered:
             path = f"{parent}.{block}.{role}" if parent else f"{block}.{role}"
             subject = path + "."
             if path not in index:
-                if include(subject) is not None and exclude(subject) is None:
+                hit = include(subject)
+                if hit is not None and exclude(subject) is None:
                     absent.append(int(block))
+                    reaching.setdefault(resolution.include.patterns[int(hit.lastgroup[1:])])
                 continue
             pattern_index = resolution.exclude_hit[index.position(path)]
             if pattern_index is None or block not in busy[parent]:
@@ -248,7 +258,8 @@ def uneven_coverage(context: LintContext) -> List[str]:
             total = len(blocks[parent])
             where = []
             if absent:
-                where.append(f"absent in {_dotted(parent, ranges(absent))}")
+                by = " or ".join(repr(p) for p in reaching)
+                where.append(f"absent in {_dotted(parent, ranges(absent))}, where {by} would target it")
             where.extend(f"excluded by {p!r} in {_dotted(parent, ranges(b))}" for p, b in excluded.items())
             messages.append(
                 f"{context.key}: uneven coverage of {_dotted(parent, '*')}.{role}: targeted in {len(covered)} of {total} "
