@@ -23,14 +23,17 @@ def split_targets(
     index: "ModuleIndex", targeted: List[int], algorithm: Optional["Algorithm"], params: Mapping[str, Any]
 ) -> Split:
     """Containers are listed, never acted on; each targeted leaf is acted on unless the algorithm
-    gives a reason to skip it (without an algorithm, every targeted leaf counts as acted on)."""
+    gives a reason to skip it (without an algorithm: every targeted leaf that holds parameters)."""
     split = Split()
     for i in targeted:
         path, module = index.paths[i], index.modules[i]
         if module._modules:
             split.containers.append(i)
             continue
-        reason = algorithm.skip_reason(path, module, params) if algorithm is not None else None
+        if algorithm is not None:
+            reason = algorithm.skip_reason(path, module, params)
+        else:
+            reason = None if next(module.parameters(recurse=False), None) is not None else "no parameters"
         if reason is None:
             split.acted.append(i)
         else:

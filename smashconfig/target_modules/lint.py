@@ -261,9 +261,13 @@ def uneven_coverage(context: LintContext) -> List[str]:
                 by = " or ".join(repr(p) for p in reaching)
                 where.append(f"absent in {_dotted(parent, ranges(absent))}, where {by} would target it")
             where.extend(f"excluded by {p!r} in {_dotted(parent, ranges(b))}" for p, b in excluded.items())
+            fix = (
+                "if the blocks really differ, name the blocks you mean by number in the pattern (a digit or a set "
+                f"such as {_dotted(parent, '[0-9]')}.*) to make the selection deliberate; otherwise make the patterns uniform"
+            )
             messages.append(
                 f"{context.key}: uneven coverage of {_dotted(parent, '*')}.{role}: targeted in {len(covered)} of {total} "
-                f"blocks, {'; '.join(where)}; check the blocks really differ, or make the patterns uniform"
+                f"blocks, {'; '.join(where)}; {fix}"
             )
     return messages
 
