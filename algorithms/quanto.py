@@ -48,7 +48,7 @@ class Quanto(Algorithm):
     # ----- which modules -------------------------------------------------------------------------
 
     def skip_reason(self, path: str, module: "nn.Module", params: Mapping[str, Any]) -> Optional[str]:
-        from torch import nn
+        import torch.nn as nn
 
         kind = type(module).__name__
         if is_adapter_internal(path):
@@ -56,7 +56,10 @@ class Quanto(Algorithm):
         if is_quantized(module):
             return f"{kind} is already quantized"
         if isinstance(module, (nn.Linear, nn.Conv2d)):
-            return None if module.weight.is_floating_point() else f"{kind} has non-float weights"
+            weight = module._parameters.get("weight")
+            if weight is None:
+                return f"{kind} has no weight"
+            return None if weight.is_floating_point() else f"{kind} has non-float weights"
         if isinstance(module, nn.LayerNorm):
             if params.get("activation_bits", "none") == "none":
                 return "LayerNorm is quantized by quanto only when activation_bits is set"
@@ -64,7 +67,7 @@ class Quanto(Algorithm):
         return f"{kind} is not quantizable by quanto"
 
     def selected_by_default(self, path: str, module: "nn.Module") -> bool:
-        from torch import nn
+        import torch.nn as nn
 
         return isinstance(module, (nn.Linear, nn.Conv2d)) and self.skip_reason(path, module, {}) is None
 
@@ -94,6 +97,7 @@ class Quanto(Algorithm):
         *,
         calibration_data: Optional[Iterable[Any]] = None,
     ) -> None:
+        import torch
         from optimum.quanto import Calibration, quantize_module
 
         from smashconfig.calibration import run_batches
@@ -102,23 +106,25 @@ class Quanto(Algorithm):
         weights = params["weight_bits"]
         activations = None if params["activation_bits"] == "none" else params["activation_bits"]
         quantized = []
-        for path in targets:
-            qmodule = quantize_module(get_module(model, path), weights=weights, activations=activations)
-            if qmodule is None:
-                raise RuntimeError(f"optimum-quanto has no quantized counterpart for {path!r}")
-            qmodule.name = path
-            set_module(model, path, qmodule)
-            quantized.append(qmodule)
-        if activations is not None:
-            with Calibration():
-                run_batches(model, calibration_data)
-        # freezing after all modules are swapped, as optimum-quanto does, keeps the allocator's pattern
-        # (and so its speed) the same as quantize() followed by freeze()
-        for path, qmodule in zip(targets[:], quantized):
-            targets.working_on(path) if hasattr(targets, "working_on") else None
-            qmodule.freeze()
-        if hasattr(targets, "working_on"):
-            targets.working_on(None)
+        with torch.no_grad():  # nothing here is to be differentiated; recording it would only cost time
+            for path in targets:
+                qmodule = quantize_module(get_module(model, path), weights=weights, activations=activations)
+                if qmodule is None:
+                    raise RuntimeError(f"optimum-quanto has no quantized counterpart for {path!r}")
+                qmodule.name = path
+                set_module(model, path, qmodule)
+                quantized.append(qmodule)
+            if activations is not None:
+                with Calibration():
+                    run_batches(model, calibration_data)
+            # freezing after every module is swapped, as optimum-quanto's quantize() then freeze() does
+            tracked = getattr(targets, "working_on", None)
+            for path, qmodule in zip(targets[:], quantized):
+                if tracked is not None:
+                    tracked(path)
+                qmodule.freeze()
+            if tracked is not None:
+                tracked(None)
 
     def rebuild(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
         from optimum.quanto import quantize_module

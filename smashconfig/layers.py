@@ -14,7 +14,8 @@ ADAPTER_PARTS = frozenset(
 
 def is_quantized(module: "nn.Module") -> bool:
     """Whether ``module`` is an optimum-quanto quantized module (``QLinear``, ``QConv2d``, ...)."""
-    return hasattr(module, "weight_qtype") and hasattr(module, "activation_qtype")
+    attributes = module.__dict__  # quanto keeps both as plain attributes; no Module.__getattr__ fallback
+    return "weight_qtype" in attributes and "activation_qtype" in attributes
 
 
 def is_adapter_internal(path: str) -> bool:

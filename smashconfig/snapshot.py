@@ -18,7 +18,6 @@ from smashconfig.target_modules.tree import components, index_modules
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
 
 _CONTAINERS = (dict, set, list)
 
@@ -37,32 +36,54 @@ class ModelSnapshot:
         if "" not in roots:
             self._attributes = {name: getattr(model, name) for name in roots}
         index = index_modules(model)
-        pairs = ([("", roots[""])] if "" in roots else []) + list(zip(index.paths, index.modules))
-        self._modules: List[Tuple["nn.Module", Dict[str, Tuple[Any, Any]]]] = [
-            (module, _record(module.__dict__)) for _, module in pairs
-        ]
-        self._tensors: List[Tuple[str, "torch.Tensor", bool, int]] = []
+        paths = ([""] if "" in roots else []) + index.paths
+        modules = ([roots[""]] if "" in roots else []) + index.modules
+        # each module's attribute dict as it was, and the contents of every non-empty container in it
+        self._dicts: List[Tuple[Dict[str, Any], Dict[str, Any]]] = []
+        self._contents: List[Tuple[Any, Any]] = []
+        is_container: Dict[type, bool] = {}
+        for module in modules:
+            attributes = module.__dict__
+            self._dicts.append((attributes, attributes.copy()))
+            for value in attributes.values():
+                kind = type(value)
+                container = is_container.get(kind)
+                if container is None:
+                    container = is_container[kind] = issubclass(kind, _CONTAINERS)
+                if container and value:
+                    self._contents.append((value, value.copy()))
+        self._tensors: List[Tuple[str, str, "torch.Tensor", bool, int]] = []
         seen = set()
-        for path, module in pairs:
-            for kind in ("_parameters", "_buffers"):
-                for name, tensor in module.__dict__[kind].items():
+        for path, module in zip(paths, modules):
+            attributes = module.__dict__
+            for tensors in (attributes["_parameters"], attributes["_buffers"]):
+                for name, tensor in tensors.items():
                     if tensor is not None and id(tensor) not in seen:
                         seen.add(id(tensor))
-                        self._tensors.append((f"{path}.{name}" if path else name, tensor, tensor.requires_grad, tensor._version))
+                        self._tensors.append((path, name, tensor, tensor.requires_grad, tensor._version))
 
     def restore(self) -> List[str]:
         """Put every module, container and flag back; returns the tensors written in place (if any)."""
         if self._attributes is not None:
             for name, value in self._attributes.items():
                 setattr(self._model, name, value)
-        for module, recorded in self._modules:
-            _restore(module.__dict__, recorded)
+        for attributes, saved in self._dicts:
+            for value in saved.values():
+                if isinstance(value, _CONTAINERS):
+                    value.clear()
+            attributes.clear()
+            attributes.update(saved)
+        for container, contents in self._contents:
+            if isinstance(container, list):
+                container.extend(contents)
+            else:
+                container.update(contents)
         changed = []
-        for name, tensor, requires_grad, version in self._tensors:
+        for path, name, tensor, requires_grad, version in self._tensors:
             if tensor.requires_grad != requires_grad:
                 tensor.requires_grad_(requires_grad)
             if tensor._version != version:
-                changed.append(name)
+                changed.append(f"{path}.{name}" if path else name)
         return changed
 
 
@@ -80,27 +101,3 @@ def paused_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-_EMPTY = ()
-
-
-def _record(attributes: Dict[str, Any]) -> Dict[str, Tuple[Any, Any]]:
-    """name → (value, a shallow copy of its contents when it is a container; ``_EMPTY`` when empty)."""
-    return {
-        name: (value, (value.copy() if value else _EMPTY) if isinstance(value, _CONTAINERS) else None)
-        for name, value in attributes.items()
-    }
-
-
-def _restore(attributes: Dict[str, Any], recorded: Dict[str, Tuple[Any, Any]]) -> None:
-    for name in [name for name in attributes if name not in recorded]:
-        del attributes[name]
-    for name, (value, contents) in recorded.items():
-        if contents is not None:
-            value.clear()
-            if isinstance(value, list):
-                value.extend(contents)
-            else:
-                value.update(contents)
-        attributes[name] = value

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 GLOB_CHARS = frozenset("*?[")
+_GLOB_CHAR = re.compile(r"[*?\[]")
 
 
 def glob_to_regex(pattern: str) -> str:
@@ -94,9 +95,11 @@ def required_literal(pattern: str) -> str:
 
 def has_wildcards(pattern: str) -> bool:
     """Whether ``pattern`` contains any glob wildcard."""
-    return any(c in GLOB_CHARS for c in pattern)
+    return _GLOB_CHAR.search(pattern) is not None
 
 
 def escape_glob(path: str) -> str:
     """A pattern that matches exactly ``path`` (wildcard characters put in sets)."""
-    return "".join(f"[{c}]" if c in GLOB_CHARS else c for c in path)
+    if _GLOB_CHAR.search(path) is None:
+        return path
+    return _GLOB_CHAR.sub(lambda found: f"[{found.group()}]", path)
