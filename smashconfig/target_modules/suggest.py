@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import TYPE_CHECKING, Dict, List
+from typing import TYPE_CHECKING, Dict, Iterable, List
 
 from smashconfig.target_modules.glob import has_wildcards
 
@@ -47,25 +47,48 @@ def nearest_paths(pattern: str, index: "ModuleIndex", n: int = 3) -> List[str]:
 def representative_paths(index: "ModuleIndex") -> List[str]:
     """Paths of the model's distinct structure: of numbered siblings (repeated blocks) only the first is walked."""
     out: List[str] = []
-    top = [(path, module) for path, module in zip(index.paths, index.modules) if "." not in path]
-    stack = list(reversed(_first_numbered(top)))
+    stack = list(reversed(_first_numbered(_top_level(index))))
     while stack:
         path, module = stack.pop()
         out.append(path)
-        children = [(f"{path}.{name}", child) for name, child in module._modules.items() if child is not None]
-        stack.extend(reversed(_first_numbered(children)))
+        children = _first_numbered(module._modules.items())
+        stack.extend((f"{path}.{name}", child) for name, child in reversed(children))
     return out
 
 
-def _first_numbered(children: List[tuple]) -> List[tuple]:
-    """``children`` without the numbered ones after the first (``layers.1``, ``layers.2``, ...)."""
+def _top_level(index: "ModuleIndex") -> List[tuple]:
+    """(path, module) of the top-level modules, skipping each one's subtree (contiguous in walk order)."""
+    paths, found, i, n = index.paths, [], 0, len(index.paths)
+    while i < n:
+        path = paths[i]
+        found.append((path, index.modules[i]))
+        inside = path + "."
+        # gallop, then bisect, to the end of the block of paths that start with ``inside``
+        low, step = i, 1
+        while low + step < n and paths[low + step].startswith(inside):
+            low, step = low + step, step * 2
+        high = min(low + step, n)
+        while high - low > 1:
+            middle = (low + high) // 2
+            if paths[middle].startswith(inside):
+                low = middle
+            else:
+                high = middle
+        i = high
+    return found
+
+
+def _first_numbered(children: Iterable[tuple]) -> List[tuple]:
+    """``children`` (name or path, module) without the numbered ones after the first (``layers.1``, ...)."""
     kept, numbered = [], False
-    for path, module in children:
-        if path.rpartition(".")[2].isdigit():
+    for name, module in children:
+        if module is None:
+            continue
+        if name.rpartition(".")[2].isdigit():
             if numbered:
                 continue
             numbered = True
-        kept.append((path, module))
+        kept.append((name, module))
     return kept
 
 
