@@ -154,13 +154,13 @@ class SmashConfig(MutableMapping):
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "SmashConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> "SmashConfig":
         """A config from the nested form (``{"quanto": {...}}``) or flat keys (``{"quantizer": "quanto"}``)."""
         from smashconfig.config_dict import entries_from_dict
 
         config = cls()
         values: Dict[str, Any] = {}
-        entries = entries_from_dict(data, config._registry)
+        entries = entries_from_dict(d, config._registry)
         for entry in entries:
             try:
                 config._with(values, [(entry.key, entry.value)])
@@ -182,11 +182,11 @@ class SmashConfig(MutableMapping):
         return dump_yaml(self.to_dict(), path)
 
     @classmethod
-    def from_yaml(cls, source: Union[str, Path]) -> "SmashConfig":
+    def from_yaml(cls, path_or_text: Union[str, Path]) -> "SmashConfig":
         """A config from a YAML file (a ``Path`` or a string naming an existing file) or YAML text."""
         from smashconfig.io import load_config
 
-        return load_config(source, "yaml")
+        return load_config(path_or_text, "yaml")
 
     def to_json(self, path: Union[str, Path, None] = None) -> str:
         """The config as JSON text (nested form); also written to ``path`` when given."""
@@ -195,11 +195,11 @@ class SmashConfig(MutableMapping):
         return dump_json(self.to_dict(), path)
 
     @classmethod
-    def from_json(cls, source: Union[str, Path]) -> "SmashConfig":
+    def from_json(cls, path_or_text: Union[str, Path]) -> "SmashConfig":
         """A config from a JSON file (a ``Path`` or a string naming an existing file) or JSON text."""
         from smashconfig.io import load_config
 
-        return load_config(source, "json")
+        return load_config(path_or_text, "json")
 
     def copy(self) -> "SmashConfig":
         """An independent copy: changing one never changes the other."""

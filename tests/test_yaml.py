@@ -547,3 +547,11 @@ def test_nested_aliases_load_in_linear_time():
     )
     with pytest.raises(UnknownKeyError):
         SmashConfig.from_yaml(text)
+
+
+def test_loaders_take_the_keyword_names_of_the_api(tmp_path):
+    path = write(tmp_path, "quanto:\n  weight_bits: qint4\n")
+    by_yaml = SmashConfig.from_yaml(path_or_text=path)
+    assert SmashConfig.from_yaml(path_or_text="quanto: {weight_bits: qint4}") == by_yaml
+    assert SmashConfig.from_json(path_or_text=by_yaml.to_json()) == by_yaml
+    assert SmashConfig.from_dict(d={"quanto": {"weight_bits": "qint4"}}) == by_yaml
