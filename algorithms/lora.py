@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import types
+import warnings
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
 
 from smashconfig.algorithm import Algorithm
@@ -19,6 +20,9 @@ from smashconfig.layers import has_adapter, is_adapter_internal, is_quantized
 
 if TYPE_CHECKING:
     from torch import nn
+
+
+SUPPORTED = "Linear, Embedding, Conv1d/2d/3d and transformers' Conv1D layers"
 
 
 class LoRA(Algorithm):
@@ -48,23 +52,35 @@ class LoRA(Algorithm):
         kind = type(module).__name__
         if is_adapter_internal(path):
             return "part of a LoRA adapter"
-        if isinstance(module, (nn.Linear, nn.Embedding, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        if isinstance(module, (nn.Linear, nn.Embedding, nn.Conv1d, nn.Conv2d, nn.Conv3d)) or _is_transformers_conv1d(module):
             return None
-        return f"{kind} is not adapted by lora (it adapts Linear, Embedding and Conv1d/2d/3d layers)"
+        return f"{kind} is not adapted by lora (it adapts {SUPPORTED})"
 
     def selected_by_default(self, path: str, module: "nn.Module") -> bool:
         from torch import nn
 
-        return isinstance(module, nn.Linear) and not is_adapter_internal(path)
+        return (isinstance(module, nn.Linear) or _is_transformers_conv1d(module)) and not is_adapter_internal(path)
 
     def check(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], calibration_data: Any) -> None:
+        import torch
         from torch import nn
+
+        from smashconfig.target_modules.tree import index_modules
 
         if not isinstance(model, nn.Module):
             roots = [path for path in targets if "." not in path]
             if roots:
                 raise PlanError(
                     f"lora cannot adapt a whole pipeline component ({', '.join(roots)}); target the layers inside it.",
+                    key="lora",
+                )
+        index = index_modules(model)
+        for path in targets[:]:
+            weight = getattr(index.module(path), "weight", None)
+            if isinstance(weight, torch.Tensor) and weight.is_meta:
+                raise PlanError(
+                    f"lora cannot adapt {path!r}: its weights are on the meta device (not loaded), so the "
+                    "adapters would be too. Load real weights first, or use load_smashed to restore a saved smashed model.",
                     key="lora",
                 )
 
@@ -81,17 +97,21 @@ class LoRA(Algorithm):
 
         from smashconfig.target_modules.tree import components, get_module
 
-        for prefix, root, paths in _per_component(components(model), targets[:]):
+        for prefix, root, paths, fan_in_fan_out in _injections(components(model), targets[:]):
             config = LoraConfig(
                 r=params["r"],
                 lora_alpha=params["alpha"],
                 lora_dropout=params["dropout"],
                 target_modules=exact_paths_regex(paths),
                 bias="none",
+                fan_in_fan_out=fan_in_fan_out,
             )
             before = _adapted(root)
             try:
-                inject_adapter_in_model(config, root, low_cpu_mem_usage=on_meta)
+                with warnings.catch_warnings():
+                    # the second injection into one component (Conv1D layers, then the others) is expected
+                    warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+                    inject_adapter_in_model(config, root, low_cpu_mem_usage=on_meta)
             except Exception:
                 # PEFT adapts modules in named_modules() order: the first one left unadapted is where it stopped
                 done = _adapted(root)
@@ -114,15 +134,25 @@ def _adapted(root: "nn.Module") -> set:
     return {name for name, module in root.named_modules() if has_adapter(module)}
 
 
-def _per_component(roots: Dict[str, "nn.Module"], targets: Sequence[str]) -> List[Any]:
-    """(prefix, root module, paths relative to it) for each component that holds targets."""
-    if "" in roots:
-        return [("", roots[""], list(targets))]
-    grouped: Dict[str, List[str]] = {}
+def _injections(roots: Dict[str, "nn.Module"], targets: Sequence[str]) -> List[Any]:
+    """(prefix, root module, paths relative to it, fan_in_fan_out) for each injection PEFT must make.
+
+    One per component that holds targets, split in two where it holds transformers' ``Conv1D``
+    layers (weights stored transposed: PEFT needs ``fan_in_fan_out=True`` for them, and only them).
+    """
+    grouped: Dict[tuple, List[str]] = {}
     for path in targets:
-        head, _, rest = path.partition(".")
-        grouped.setdefault(head, []).append(rest)
-    return [(head, roots[head], paths) for head, paths in grouped.items()]
+        head, rest = ("", path) if "" in roots else tuple(path.partition(".")[::2])
+        root = roots[head]
+        transposed = _is_transformers_conv1d(root.get_submodule(rest))
+        grouped.setdefault((head, transposed), []).append(rest)
+    return [(head, roots[head], paths, transposed) for (head, transposed), paths in grouped.items()]
+
+
+def _is_transformers_conv1d(module: "nn.Module") -> bool:
+    """transformers' ``Conv1D`` (GPT-2 and relatives): a linear layer with its weight transposed."""
+    kind = type(module)
+    return kind.__name__ == "Conv1D" and kind.__module__.startswith("transformers.")
 
 
 def exact_paths_regex(paths: Sequence[str]) -> str:
