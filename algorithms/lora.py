@@ -34,6 +34,7 @@ class LoRA(Algorithm):
     extra = "lora"
     backend_modules = ("peft",)
     description = "PEFT LoRA adapters (trainable), QLoRA-style on a quantized base"
+    supports = SUPPORTED
 
     def hyperparameters(self) -> List[Any]:
         from ConfigSpace import Float, Integer

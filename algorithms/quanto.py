@@ -29,6 +29,7 @@ class Quanto(Algorithm):
     extra = "quanto"
     backend_modules = ("optimum.quanto",)
     description = "optimum-quanto weight/activation quantization"
+    supports = "Linear and Conv2d layers, and LayerNorm when activation_bits is set"
 
     def hyperparameters(self) -> List[Any]:
         from ConfigSpace import Categorical

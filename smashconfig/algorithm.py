@@ -37,6 +37,8 @@ class Algorithm:
     order: ClassVar[Optional[int]] = None
     """Position in ``smash`` (lower runs first); defaults to the group's place in ``GROUP_ORDER``."""
     description: ClassVar[str] = ""
+    supports: ClassVar[str] = ""
+    """The layers it acts on, in words (``"Linear and Conv2d layers"``), for messages."""
 
     def hyperparameters(self) -> List["Hyperparameter"]:
         """The ConfigSpace hyperparameters, named without the algorithm prefix."""

@@ -166,8 +166,9 @@ def _plan_step(model: Any, config: "SmashConfig", name: str, index: "ModuleIndex
         reasons = "; ".join(f"{len(paths)} × {reason}" for reason, paths in group_by_reason(skipped).items())
         hints = check_targets(model, resolution, set(), algorithm, params, key) if written is not None else []
         raise PlanError(
-            f"{name} would act on no module: {key} targets {len(resolution.targeted)} modules of {model_name} "
-            f"({len(split.containers)} containers{'; ' + reasons if reasons else ''}). Target layers {name} supports"
+            f"{name} would act on no module: {key} targets {_count(len(resolution.targeted), 'module')} of {model_name} "
+            f"({_count(len(split.containers), 'container')}{'; ' + reasons if reasons else ''}). Target layers {name} supports"
+            f"{' (' + algorithm.supports + ')' if algorithm.supports else ''}"
             + ("".join(f"; {hint}" for hint in hints) if hints else "."),
             key=key,
         )
@@ -192,3 +193,7 @@ def group_by_reason(skipped: Dict[str, str]) -> Dict[str, List[str]]:
     for path, reason in skipped.items():
         out.setdefault(reason, []).append(path)
     return out
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

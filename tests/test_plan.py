@@ -289,3 +289,12 @@ def test_plan_of_activation_quantization_does_not_run_the_model(tiny_llama):
         handle.remove()
     assert calls == []
     assert torch.is_grad_enabled()
+
+
+def test_a_step_acting_on_nothing_says_which_layers_the_algorithm_supports(tiny_llama):
+    with pytest.raises(PlanError) as caught:
+        plan_smash(tiny_llama, {"quanto": {"target_modules": {"include": ["model.layers.0"]}}})
+    message = str(caught.value)
+    assert "targets 1 module of LlamaForCausalLM (1 container)" in message
+    assert "Target layers quanto supports (Linear and Conv2d layers" in message
+    assert "'model.layers.0.*'" in message
