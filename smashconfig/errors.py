@@ -34,6 +34,10 @@ class UnknownKeyError(SmashConfigError, KeyError):
     """A configuration key that no registered algorithm defines."""
 
 
+class UnknownPathError(SmashConfigError, KeyError):
+    """A module path that the model, or an explanation of it, does not have."""
+
+
 class UnknownAlgorithmError(SmashConfigError, KeyError, ValueError):
     """An algorithm name that is not registered (usually a typo)."""
 

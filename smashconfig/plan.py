@@ -62,10 +62,19 @@ class SmashPlan:
     format: int = PLAN_FORMAT
 
     def step(self, algorithm: str) -> PlanStep:
+        """The step of ``algorithm``."""
+        from smashconfig.didyoumean import did_you_mean
+        from smashconfig.errors import UnknownAlgorithmError
+
         for step in self.steps:
             if step.algorithm == algorithm:
                 return step
-        raise KeyError(algorithm)
+        names = [step.algorithm for step in self.steps]
+        raise UnknownAlgorithmError(
+            f"this plan has no step {algorithm!r}; its steps are {', '.join(map(repr, names)) or 'none'}."
+            + did_you_mean(algorithm, names),
+            key=algorithm,
+        )
 
     # ----- serialisation -----------------------------------------------------------------------------
 

@@ -275,3 +275,14 @@ def test_cli_explain_works_on_any_model_it_is_given(capsys, tmp_path, monkeypatc
     assert code == 0, err
     assert "model.layers.[0-1].self_attn.{q,k,o}_proj" in out
     assert "warning" not in out
+
+
+def test_asking_an_explanation_for_a_path_it_lacks_is_a_clear_key_error():
+    from smashconfig.errors import UnknownPathError
+    from smashconfig.target_modules import explain_targets
+
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    explanation = explain_targets({"include": ["*"]}, model)
+    with pytest.raises(UnknownPathError, match=r"has no module '00'.*Did you mean '0'") as caught:
+        explanation.record("00")
+    assert isinstance(caught.value, KeyError)

@@ -298,3 +298,11 @@ def test_a_step_acting_on_nothing_says_which_layers_the_algorithm_supports(tiny_
     assert "targets 1 module of LlamaForCausalLM (1 container)" in message
     assert "Target layers quanto supports (Linear and Conv2d layers" in message
     assert "'model.layers.0.*'" in message
+
+
+def test_asking_a_plan_for_a_step_it_lacks_names_its_steps(tiny_llama):
+    from smashconfig.errors import UnknownAlgorithmError
+
+    plan = plan_smash(tiny_llama, SmashConfig(["quanto"]))
+    with pytest.raises(UnknownAlgorithmError, match=r"no step 'quant'; its steps are 'quanto'.*Did you mean 'quanto'"):
+        plan.step("quant")

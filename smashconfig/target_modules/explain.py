@@ -61,10 +61,18 @@ class Explanation(Sequence[TargetRecord]):
         return iter(self.records)
 
     def record(self, path: str) -> TargetRecord:
+        """The record of the module at ``path``."""
+        from smashconfig.didyoumean import did_you_mean
+        from smashconfig.errors import UnknownPathError
+
         for record in self.records:
             if record.path == path:
                 return record
-        raise KeyError(path)
+        raise UnknownPathError(
+            f"{self.model} has no module {path!r} (paths are as in named_modules(), the root not listed)."
+            + did_you_mean(path, (record.path for record in self.records)),
+            key=path,
+        )
 
     @property
     def targeted(self) -> List[str]:
