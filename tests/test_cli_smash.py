@@ -220,3 +220,27 @@ def test_a_local_model_directory_can_be_smashed(capsys, tmp_path, repo_root):
     assert float(COSINE.search(out).group(2)) >= 0.99
     loaded = load_smashed(tmp_path / "out", meta_like(models.tiny_llama()))
     assert loaded.smash_plan.step("lora").params["r"] == 16
+
+
+@pytest.mark.parametrize("command", ["smash", "targets"])
+def test_a_model_directory_without_weights_is_one_line_and_exit_2(capsys, tmp_path, repo_root, command):
+    import models
+
+    directory = tmp_path / "config-only"
+    models.tiny_llama().config.save_pretrained(directory)
+
+    code, out, err = run(capsys, command, config_path(repo_root, "quanto-int8.yaml"), "--model", directory)
+
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    assert lines[0].startswith("smashconfig: error:") and str(directory) in lines[0]
+
+
+def test_the_tiny_llama_leaves_the_global_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    demo_models.tiny_llama()
+    assert torch.equal(torch.rand(3), expected)
