@@ -3,7 +3,7 @@
 Wall time of whole commands (best of several runs after a warm-up), measured from a scratch
 directory so that the installed package is what runs, as for a user. Each command is also checked,
 in its own fresh process, for the heavy modules it must not import (torch, ConfigSpace,
-optimum.quanto, peft, transformers; DESIGN.md section 1). Goals: import < 0.3 s, --help < 0.5 s.
+optimum.quanto, peft, transformers). Goals: import < 0.3 s, --help < 0.5 s.
 
     .venv/bin/python benchmarks/bench_startup.py [--runs N]
 """

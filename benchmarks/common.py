@@ -60,7 +60,7 @@ REPO = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 RESULT_ENV = "SMASHBENCH_RESULT"
 
-#: Modules that ``import smashconfig`` and ``smashconfig --help`` must not import (DESIGN.md section 1).
+#: Modules that ``import smashconfig`` and ``smashconfig --help`` must not import: they cost seconds.
 HEAVY_MODULES = ("torch", "ConfigSpace", "optimum.quanto", "peft", "transformers")
 
 

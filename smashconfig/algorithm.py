@@ -1,4 +1,4 @@
-"""The base class every compression algorithm derives from (DESIGN.md section 6).
+"""The base class every compression algorithm derives from.
 
 An algorithm says what it is (``name``, ``group``), what it needs (``requires``, ``extra``),
 which hyperparameters it takes (ConfigSpace objects with unprefixed names; ``target_modules``
@@ -68,7 +68,7 @@ class Algorithm:
         return self.skip_reason(path, module, self.default_params()) is None
 
     def default_target_modules(self, model: Any) -> "TARGET_MODULES_TYPE":
-        """The ``target_modules`` used when the config leaves it ``None`` (DESIGN.md section 5)."""
+        """The ``target_modules`` used when the config leaves it ``None`` (see :mod:`smashconfig.defaults`)."""
         from smashconfig.defaults import infer_default_targets
 
         return infer_default_targets(model, self).target_modules

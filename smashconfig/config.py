@@ -1,7 +1,7 @@
 """``SmashConfig``: which algorithms to apply, with which hyperparameters, to which modules.
 
 A dict-like object validated on every change against the ConfigurationSpace of the registered
-algorithms (DESIGN.md section 3). Every change is checked in full before it is made: a refused
+algorithms. Every change is checked in full before it is made: a refused
 change leaves the config exactly as it was. Each config owns its values; nothing is shared.
 """
 
@@ -214,6 +214,10 @@ class SmashConfig(MutableMapping):
     def __deepcopy__(self, memo: Dict[int, Any]) -> "SmashConfig":
         return self.copy()
 
+    def __reduce__(self) -> Tuple[Any, Tuple[Dict[str, Dict[str, Any]]]]:
+        """Pickle as the values that were set, checked again when unpickled."""
+        return (type(self).from_dict, (self.to_dict(defaults=False),))
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SmashConfig):
             return NotImplemented
@@ -389,7 +393,7 @@ class SmashConfig(MutableMapping):
         if name is None:
             values.pop(group, None)
         else:
-            values[group] = name
+            values[group] = str(name)
 
     def _not_in_group(self, group: str, name: str, choices: List[str]) -> str:
         algorithms = self._registry.algorithms()

@@ -1,4 +1,4 @@
-"""The ``target_modules`` an algorithm uses when the config leaves it ``None`` (DESIGN.md section 5).
+"""The ``target_modules`` an algorithm uses when the config leaves it ``None``.
 
 The output head is excluded (what ``get_output_embeddings()`` returns, any ``Linear`` whose
 weight is tied to an input embedding, else a top-level ``lm_head``); for a pipeline-like object

@@ -390,6 +390,25 @@ def test_copy_module_functions_are_independent_too():
         assert cfg["lora_r"] == 4
 
 
+def test_a_pickled_config_round_trips_small_and_independent():
+    import pickle
+
+    cfg = SmashConfig({"quanto": {"target_modules": {"include": ["a.*"]}}, "lora": {"r": 4}})
+    data = pickle.dumps(cfg)
+    other = pickle.loads(data)
+    assert other == cfg and other.to_dict(defaults=False) == cfg.to_dict(defaults=False)
+    assert len(data) < 1000  # the values, not the registry or its ConfigurationSpace
+    other["lora_r"] = 8
+    assert cfg["lora_r"] == 4
+
+
+def test_a_group_selected_with_a_str_subclass_stores_a_plain_str():
+    cfg = SmashConfig()
+    cfg["quantizer"] = np.str_("quanto")
+    assert type(cfg["quantizer"]) is str
+    assert cfg.to_yaml() == SmashConfig("quanto").to_yaml()
+
+
 def test_equality():
     assert SmashConfig() == SmashConfig()
     assert SmashConfig("quanto") == SmashConfig({"quanto": {"weight_bits": "qint8"}})

@@ -1,4 +1,4 @@
-"""Which submodules an algorithm acts on: ``TARGET_MODULES_TYPE``, its resolution and its explanation (DESIGN.md section 4)."""
+"""Which submodules an algorithm acts on: ``TARGET_MODULES_TYPE``, its resolution and its explanation."""
 
 from smashconfig.target_modules.explain import Explanation, TargetRecord, explain_targets
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE, normalize_target_modules

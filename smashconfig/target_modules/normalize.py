@@ -9,7 +9,7 @@ from smashconfig.didyoumean import did_you_mean
 from smashconfig.errors import TargetModulesError, TargetModulesTypeError, describe
 
 TARGET_MODULES_TYPE = Dict[Literal["include", "exclude"], List[str]]
-"""``{"include": [glob, ...], "exclude": [glob, ...]}``; see DESIGN.md section 4."""
+"""``{"include": [glob, ...], "exclude": [glob, ...]}``: a module is targeted when it matches an include glob and no exclude glob."""
 
 TARGET_KEYS = ("include", "exclude")
 SHAPE = "None or a dict with 'include' and/or 'exclude' (each a glob pattern or a list of them)"

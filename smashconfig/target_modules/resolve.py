@@ -151,8 +151,8 @@ def emit(messages: List[str], *, strict: bool, stacklevel: int = 2) -> None:
 def expand_list_of_targeted_paths(target_modules: TARGET_MODULES_TYPE, model: Any) -> List[str]:
     """The paths of ``model`` that ``target_modules`` targets, in ``named_modules()`` order.
 
-    A module is targeted when it matches an include pattern and no exclude pattern (DESIGN.md
-    section 4). Nothing matched raises :class:`NoTargetsError` naming the patterns and the nearest
+    A module is targeted when it matches an include pattern and no exclude pattern.
+    Nothing matched raises :class:`NoTargetsError` naming the patterns and the nearest
     real paths; a pattern that matched nothing while others did gives a
     :class:`TargetPatternWarning`.
     """
