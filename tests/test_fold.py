@@ -16,6 +16,8 @@ from smashconfig.target_modules.fold import fold
 from explain_models import demo, llama_without_v_proj, meta_llama
 
 ROW = re.compile(r"^  (\S+)\s+(\d+)  (.+)$")
+WRAPPED = re.compile(r"^  \S+$")
+COUNT_ONLY = re.compile(r"^\s+(\d+)  (.+)$")
 PIECE = re.compile(r"\[([0-9,\-]+)\]|\{([^{}]*)\}")
 
 
@@ -36,7 +38,18 @@ def expand(text: str) -> Set[str]:
 
 
 def rows(rendering: str):
-    return [ROW.match(line).groups() for line in rendering.splitlines()[2:] if ROW.match(line)]
+    """``(folded, count, outcome)`` per row; a label too long for its column sits on the line above."""
+    found, label = [], None
+    for line in rendering.splitlines()[2:]:
+        if WRAPPED.match(line):
+            label = line.strip()
+        elif label is not None:
+            count, outcome = COUNT_ONLY.match(line).groups()
+            found.append((label, count, outcome))
+            label = None
+        elif ROW.match(line):
+            found.append(ROW.match(line).groups())
+    return found
 
 
 def quiet_explain(*args, **kwargs):
@@ -150,6 +163,22 @@ def test_every_line_stands_for_exactly_its_paths(smollm_meta):
         assert len(paths) == int(count)
         assert paths <= set(by_path)
         assert len({by_path[p].rule for p in paths}) == 1, folded
+
+
+def test_a_label_wider_than_the_column_gets_a_line_of_its_own(smollm_meta):
+    explanation = quiet_explain({"include": ["model.layers.1.*"]}, smollm_meta, "quanto")
+    lines = explanation.render().splitlines()
+
+    long = "model.layers.[0,2-29].{self_attn,mlp,input_layernorm,post_attention_layernorm}"
+    at = lines.index(f"  {long}")
+    count, outcome = COUNT_ONLY.match(lines[at + 1]).groups()
+    assert int(count) == 4 * 29 and outcome == "no include pattern matched"
+    columns = {line.index(" no include") for line in lines if line.endswith("no include pattern matched")}
+    assert len(columns) == 1  # every count and outcome stays in its column
+    found = rows(explanation.render())
+    assert sum(int(count) for _, count, _ in found) == len(explanation)
+    for folded, count, _ in found:
+        assert len(expand(folded)) == int(count)
 
 
 def test_defaults_on_a_hundred_layers_fold_too():

@@ -111,7 +111,11 @@ def render_explanation(explanation: "Explanation") -> str:
     )
     width = min(WIDTH, max((len(text) for text, *_ in rows), default=0))
     lines = [head, summary]
-    lines.extend(f"  {text:<{width}}  {count:>6}  {outcome}" for text, count, outcome, _ in rows)
+    for text, count, outcome, _ in rows:
+        if len(text) > width:  # a label too long for the column gets a line of its own
+            lines.append(f"  {text}")
+            text = ""
+        lines.append(f"  {text:<{width}}  {count:>6}  {outcome}")
     lines.extend(f"warning: {message}" for message in explanation.warnings)
     return "\n".join(lines)
 
