@@ -33,7 +33,7 @@ def llama_without_v_proj(num_hidden_layers: int = 30, missing: Iterable[int] = r
 
 def llava(meta: bool = True) -> nn.Module:
     """A LlavaForConditionalGeneration: ``model.vision_tower`` (CLIP), ``model.language_model`` (Llama), ``lm_head``."""
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+    from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration
 
     vision = CLIPVisionConfig(
         hidden_size=32,
@@ -44,15 +44,7 @@ def llava(meta: bool = True) -> nn.Module:
         patch_size=8,
         projection_dim=32,
     )
-    text = LlamaConfig(
-        vocab_size=128,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
+    text = models.llama_config()
     config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=127)
     torch.manual_seed(models.SEED)
     if meta:
