@@ -107,7 +107,6 @@ def infer_default_targets(model: Any, algorithm: "Algorithm", index: Optional[Mo
     heads = output_heads(model, index)
     rules: List[str] = []
     intended: List[int] = []
-    selected_rule = f"default: {algorithm.name} acts on it"
     for i, (path, module) in enumerate(zip(index.paths, index.modules)):
         if scope is not None and path.split(".", 1)[0] not in scope:
             rules.append(f"default: outside the denoiser component ({', '.join(scope)})")
@@ -117,7 +116,7 @@ def infer_default_targets(model: Any, algorithm: "Algorithm", index: Optional[Mo
             rules.append("default: container")
         elif algorithm.selected_by_default(path, module):
             intended.append(i)
-            rules.append(selected_rule)
+            rules.append(f"default: {algorithm.name} targets {type(module).__name__} by default")
         else:
             rules.append(f"default: {algorithm.name} does not target {type(module).__name__} by default")
     if not intended:

@@ -160,7 +160,7 @@ def test_defaults_name_the_inference_rule_behind_every_module(tiny_llama):
     assert all(r.rule.startswith("default") for r in explanation)
     head = explanation.record("lm_head")
     assert head.targeted is False and "output head" in head.rule and "get_output_embeddings" in head.rule
-    assert "quanto" in explanation.record("model.layers.0.mlp.down_proj").rule
+    assert explanation.record("model.layers.0.mlp.down_proj").rule == "default: quanto targets Linear by default"
     assert "Embedding" in explanation.record("model.embed_tokens").rule
     assert "container" in explanation.record("model.layers.1").rule
 
