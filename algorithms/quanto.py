@@ -117,7 +117,11 @@ class Quanto(Algorithm):
                 quantized.append(qmodule)
             if activations is not None:
                 with Calibration():
-                    run_batches(model, calibration_data)
+                    if run_batches(model, calibration_data) == 0:
+                        raise ValueError(
+                            "calibration_data yielded no batch, so the activation scales would stay uncalibrated; "
+                            "give at least one batch"
+                        )
             # freezing after every module is swapped, as optimum-quanto's quantize() then freeze() does
             tracked = getattr(targets, "working_on", None)
             for path, qmodule in zip(targets[:], quantized):

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Iterable
 
 
 def run_batches(model: Any, batches: Iterable[Any]) -> int:
     """Run ``model`` on every batch without gradients; returns how many batches ran.
 
-    A dict batch is passed as keyword arguments, a tuple or list as positional arguments,
-    anything else (a tensor) as the one positional argument.
+    A mapping batch (a dict, a tokenizer's ``BatchEncoding``) is passed as keyword arguments, a
+    tuple or list as positional arguments, anything else (a tensor) as the one positional argument.
     """
     import torch
 
     count = 0
     with torch.no_grad():
         for batch in batches:
-            if isinstance(batch, dict):
+            if isinstance(batch, Mapping):
                 model(**batch)
             elif isinstance(batch, (tuple, list)):
                 model(*batch)

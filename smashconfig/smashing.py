@@ -5,10 +5,10 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+from collections import abc
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
-from smashconfig.errors import PlanError, SmashError
+from smashconfig.errors import PlanError, SmashError, describe
 
 if TYPE_CHECKING:
     from smashconfig.algorithm import Algorithm
@@ -65,9 +65,23 @@ def preflight(model: Any, plan: "SmashPlan", calibration_data: Optional[Iterable
                     "calibration batches: smash(model, config, calibration_data=[batch, ...]).",
                     key=step.algorithm,
                 )
-            if hasattr(calibration_data, "__len__") and len(calibration_data) == 0:  # type: ignore[arg-type]
-                raise PlanError("calibration_data is empty; give at least one batch.", key=step.algorithm)
+            _check_batches(calibration_data, step.algorithm)
         algorithm.check(model, step.acted, step.params, calibration_data)
+
+
+def _check_batches(calibration_data: Any, algorithm: str) -> None:
+    """Refuse calibration data that is plainly not a collection of batches, or is empty."""
+    import torch
+
+    one_batch = isinstance(calibration_data, (abc.Mapping, torch.Tensor))
+    if one_batch or isinstance(calibration_data, (str, bytes)) or not isinstance(calibration_data, abc.Iterable):
+        hint = ": wrap a single batch in a list, [batch]." if one_batch else "."
+        raise PlanError(
+            f"calibration_data must be a list, iterable or DataLoader of batches; got {describe(calibration_data)}{hint}",
+            key=algorithm,
+        )
+    if isinstance(calibration_data, abc.Sized) and len(calibration_data) == 0:
+        raise PlanError("calibration_data is empty; give at least one batch.", key=algorithm)
 
 
 def apply_plan(model: Any, plan: "SmashPlan", *, calibration_data: Any = None, rebuild: bool) -> None:

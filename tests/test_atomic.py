@@ -175,6 +175,16 @@ def test_failing_calibration_restores_the_model_and_leaves_no_hooks(tiny_llama):
     ) == global_hooks
 
 
+def test_an_empty_calibration_iterator_is_refused_and_the_model_restored(tiny_llama):
+    before = capture(tiny_llama)
+
+    with pytest.raises(SmashError, match="yielded no batch") as caught:
+        smash(tiny_llama, {"quanto": {"activation_bits": "qint8"}}, calibration_data=iter([]))
+
+    assert caught.value.step == "quanto"
+    assert_unchanged(tiny_llama, before)
+
+
 def test_a_pipeline_is_restored_component_by_component(pipeline, inject_calls):
     inject_calls.fail_on = 1
     before = capture(pipeline)
@@ -274,15 +284,27 @@ def test_meta_weights_in_a_later_target_fail_before_the_first_change(tiny_llama,
     assert_unchanged(tiny_llama, before)
 
 
-@pytest.mark.parametrize("data", [None, []], ids=["none", "empty"])
-def test_activation_quantization_without_calibration_data_fails_before_any_change(
-    tiny_llama, quantize_calls, inject_calls, data
+@pytest.mark.parametrize(
+    "data, says",
+    [
+        (None, "needs calibration batches"),
+        ([], "empty"),
+        (5, "got 5 (int)"),
+        ("batch", "got 'batch' (str)"),
+        (torch.zeros(2, 8, dtype=torch.long), "wrap a single batch in a list"),
+        ({"input_ids": torch.zeros(2, 8, dtype=torch.long)}, "wrap a single batch in a list"),
+    ],
+    ids=["none", "empty", "int", "str", "one-tensor", "one-dict"],
+)
+def test_activation_quantization_without_calibration_batches_fails_before_any_change(
+    tiny_llama, quantize_calls, inject_calls, data, says
 ):
     before = capture(tiny_llama)
 
-    with pytest.raises(PlanError, match="calibration"):
+    with pytest.raises(PlanError, match="calibration") as caught:
         smash(tiny_llama, {"quanto": {"activation_bits": "qint8"}, "lora": {}}, calibration_data=data)
 
+    assert says in str(caught.value)
     assert_nothing_started(quantize_calls, inject_calls)
     assert_unchanged(tiny_llama, before)
 

@@ -132,6 +132,16 @@ def test_activation_quantization_calibrates_over_dict_batches(tiny_llama):
     assert torch.isfinite(llama_logits(tiny_llama)).all()
 
 
+def test_calibration_batches_from_a_tokenizer_are_passed_as_keywords(tiny_llama):
+    from transformers import BatchEncoding
+
+    batches = [BatchEncoding({"input_ids": llama_ids(seed=s)}) for s in range(2)]
+    smash(tiny_llama, {"quanto": {"activation_bits": "qint8"}}, calibration_data=batches)
+
+    module = tiny_llama.get_submodule(tiny_llama.smash_plan.step("quanto").acted[0])
+    assert module.input_scale.item() != 1.0
+
+
 @pytest.mark.parametrize("form", ["tensor", "tuple", "generator"])
 def test_calibration_batches_may_be_tensors_tuples_or_a_generator(sequential, form):
     x = features()
