@@ -70,6 +70,12 @@ class SmashConfig(MutableMapping):
     def __setitem__(self, key: str, value: Any) -> None:
         self._commit(self._with(dict(self._values), [(key, value)]), [key])
 
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+        """Set several keys at once, all or nothing: group keys first, then hyperparameters."""
+        changes = list(dict(other, **kwargs).items())
+        changes.sort(key=lambda change: not self._spec(change[0]).is_group)
+        self._commit(self._with(dict(self._values), changes), [key for key, _ in changes])
+
     def __delitem__(self, key: str) -> None:
         spec = self._spec(key)
         if spec.is_group:

@@ -7,11 +7,13 @@ from typing import Iterable, List
 
 
 def closest(word: str, candidates: Iterable[str], n: int = 3, cutoff: float = 0.6) -> List[str]:
-    """The candidates nearest to ``word``; a case-insensitive exact match comes first."""
+    """The candidates nearest to ``word``: a case-insensitive exact match first, then the
+    prefixed forms of ``word`` (``r`` → ``lora_r``), then the closest by spelling."""
     pool = list(dict.fromkeys(candidates))
     folded = [c for c in pool if c.lower() == word.lower() and c != word]
+    prefixed = [c for c in pool if c.endswith("_" + word)] if word else []
     near = difflib.get_close_matches(word, pool, n=n, cutoff=cutoff)
-    return list(dict.fromkeys(folded + near))[:n]
+    return list(dict.fromkeys(folded + prefixed + near))[:n]
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:

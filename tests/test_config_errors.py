@@ -83,6 +83,33 @@ def test_unknown_key_read_has_did_you_mean(cfg):
     assert "'quanto_weight_bits'" in message
 
 
+def test_an_unprefixed_hyperparameter_name_suggests_its_prefixed_key(cfg):
+    message = refuse(cfg, lambda: cfg.__setitem__("r", 8), UnknownKeyError)
+    assert "Did you mean 'lora_r'" in message
+    with pytest.raises(UnknownKeyError, match="Did you mean 'lora_r'"):
+        SmashConfig.from_yaml("r: 16\n")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"quantizer": "quanto", "quanto_weight_bits": "qint5"},
+        {"quanto_weight_bits": "qint8", "lora_r": 0},
+        {"quanto_weight_bits": "qint8", "quanto_weigth_bits": "qint8"},
+        {"adapter": None, "lora_r": 4},
+    ],
+    ids=["illegal-value", "out-of-range", "typo", "inactive"],
+)
+def test_update_is_all_or_nothing(cfg, changes):
+    refuse(cfg, lambda: cfg.update(changes), SmashConfigError)
+
+
+def test_update_selects_groups_before_setting_their_hyperparameters():
+    cfg = SmashConfig()
+    cfg.update({"quanto_weight_bits": "qint4", "quantizer": "quanto"}, adapter="lora", lora_r=4)
+    assert cfg == SmashConfig({"quanto": {"weight_bits": "qint4"}, "lora": {"r": 4}})
+
+
 def test_unknown_key_names_what_keys_are_allowed():
     cfg = SmashConfig()
     message = refuse(cfg, lambda: cfg.__setitem__("bits", 8), UnknownKeyError, KeyError)
