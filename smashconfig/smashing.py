@@ -30,7 +30,8 @@ def smash(
     Every check runs before the first change: the plan (targets, backends installed), backend
     imports, calibration data where activations are quantized, and each algorithm's own checks.
     If a step still fails, the model is restored exactly as it was (same module objects, same
-    state) and the :class:`~smashconfig.errors.SmashError` names the step and the module.
+    state) and the :class:`~smashconfig.errors.SmashError` names the step and the module, and
+    any tensor the step wrote into rather than replaced.
     """
     from smashconfig.plan import plan_smash
 
@@ -130,9 +131,10 @@ def _call_apply(algorithm: "Algorithm", model: Any, targets: Any, params: dict, 
 def _failure(n: int, algorithm: str, module: Optional[str], error: Exception, written: list) -> SmashError:
     where = f" at module {module!r}" if module else ""
     restored = (
-        "The model was restored exactly as it was."
+        "The model was restored: the same modules, parameters and buffers at the same paths, none written in place."
         if not written
-        else f"The model was restored, but these tensors were written in place and keep the new values: {written}."
+        else "The model was restored, but these tensors were written in place or given new data and keep the new "
+        f"values: {written}."
     )
     return SmashError(
         f"step {n} ({algorithm}) failed{where}: {type(error).__name__}: {error}. {restored}",

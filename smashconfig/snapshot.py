@@ -2,10 +2,11 @@
 
 A snapshot records, for every module, its attribute dict and the contents of its
 containers (submodules, parameters, buffers, hooks), and for every tensor its
-``requires_grad`` and in-place version counter. It holds references, never copies of tensor
-data: algorithms replace modules and parameters rather than writing into them, so the
-originals stay intact and restoring them is exact. A tensor written in place is detected by
-its version counter and reported.
+``requires_grad``, in-place version counter and data pointer. It holds references, never
+copies of tensor data: algorithms replace modules and parameters rather than writing into
+them, so the originals stay intact and restoring them is exact. A tensor written in place
+(its version counter moved) or given new data (``p.data = ...``) is detected and reported;
+a write through ``p.data`` moves no counter and cannot be seen.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class ModelSnapshot:
                     container = is_container[kind] = issubclass(kind, _CONTAINERS)
                 if container and value:
                     self._contents.append((value, value.copy()))
-        self._tensors: List[Tuple[str, str, "torch.Tensor", bool, int]] = []
+        self._tensors: List[Tuple[str, str, "torch.Tensor", bool, int, int]] = []
         seen = set()
         for path, module in zip(paths, modules):
             attributes = module.__dict__
@@ -60,10 +61,12 @@ class ModelSnapshot:
                 for name, tensor in tensors.items():
                     if tensor is not None and id(tensor) not in seen:
                         seen.add(id(tensor))
-                        self._tensors.append((path, name, tensor, tensor.requires_grad, tensor._version))
+                        self._tensors.append(
+                            (path, name, tensor, tensor.requires_grad, tensor._version, _data_ptr(tensor))
+                        )
 
     def restore(self) -> List[str]:
-        """Put every module, container and flag back; returns the tensors written in place (if any)."""
+        """Put every module, container and flag back; returns the tensors whose data changed (if any)."""
         if self._attributes is not None:
             for name, value in self._attributes.items():
                 setattr(self._model, name, value)
@@ -79,12 +82,20 @@ class ModelSnapshot:
             else:
                 container.update(contents)
         changed = []
-        for path, name, tensor, requires_grad, version in self._tensors:
+        for path, name, tensor, requires_grad, version, pointer in self._tensors:
             if tensor.requires_grad != requires_grad:
                 tensor.requires_grad_(requires_grad)
-            if tensor._version != version:
+            if tensor._version != version or _data_ptr(tensor) != pointer:
                 changed.append(f"{path}.{name}" if path else name)
         return changed
+
+
+def _data_ptr(tensor: "torch.Tensor") -> int:
+    """Where the tensor's data lives (0 on the meta device; -1 for a tensor subclass without one)."""
+    try:
+        return tensor.data_ptr()
+    except RuntimeError:
+        return -1
 
 
 @contextmanager

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from smashconfig import plan_smash, smash
+from smashconfig import Algorithm, plan_smash, register_algorithm, smash, unregister_algorithm
 from smashconfig.errors import (
     IllegalValueError,
     MissingBackendError,
@@ -335,3 +335,40 @@ def test_a_second_smash_fails_before_any_change(sequential, quantize_calls, inje
     assert_nothing_started(quantize_calls, inject_calls)
     assert_unchanged(sequential, before)
     assert torch.isfinite(sequential(features())).all()
+
+
+class _Scribbler(Algorithm):
+    """Writes into the embedding the way ``how`` says, then fails."""
+
+    name = "scribbler"
+    group = "pruner"
+    how = "nothing"
+
+    def hyperparameters(self):
+        return []
+
+    def apply(self, model, targets, params):
+        weight = model.model.embed_tokens.weight
+        with torch.no_grad():
+            if self.how == "in-place":
+                weight.mul_(0)
+            elif self.how == "new-data":
+                weight.data = torch.zeros_like(weight)
+        raise RuntimeError("scribbled")
+
+
+@pytest.mark.parametrize("how", ["nothing", "in-place", "new-data"])
+def test_a_failing_step_reports_the_tensors_it_wrote(tiny_llama, how):
+    scribbler = type("Scribbler", (_Scribbler,), {"how": how})
+    register_algorithm(scribbler)
+    try:
+        with pytest.raises(SmashError, match="scribbled") as caught:
+            smash(tiny_llama, {"scribbler": {"target_modules": {"include": ["model.embed_tokens"]}}})
+    finally:
+        unregister_algorithm("scribbler")
+
+    message = str(caught.value)
+    if how == "nothing":
+        assert "none written in place" in message
+    else:
+        assert "keep the new values: ['model.embed_tokens.weight']" in message
