@@ -18,7 +18,8 @@ Lines = Dict[Tuple[str, ...], int]
 """Line number (1-based) of each key, by its path in the document: ``("quanto", "weight_bits")``."""
 
 _SAFE_TAGS = {
-    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
+    f"tag:yaml.org,2002:{name}"
+    for name in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp")
 }
 _SUFFIXES = {"yaml": (".yaml", ".yml"), "json": (".json",)}
 
@@ -38,8 +39,11 @@ def load_config(source: Union[str, Path], fmt: str) -> "SmashConfig":
 
 def read_source(source: Union[str, Path], fmt: str) -> Tuple[str, str]:
     """(text, name for messages): ``source`` is a path, or text when it is a string naming no file."""
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and os.path.isfile(source)):
+    names_file = isinstance(source, str) and "\n" not in source and os.path.exists(source)
+    if isinstance(source, Path) or names_file:
         path = Path(source)
+        if path.is_dir():
+            raise ConfigFileError(f"{str(path)!r} is a directory, not a {fmt.upper()} config file.")
         if not path.is_file():
             raise ConfigFileNotFoundError(f"config file {str(path)!r} does not exist.")
         try:
@@ -109,8 +113,8 @@ def _walk(node: "yaml.Node", path: Tuple[str, ...], lines: Lines, name: str, vis
         raise _file_error(
             name,
             node.start_mark.line + 1,
-            f"the tag {tag} is not allowed: config files are read with a safe loader and may hold only "
-            "mappings, lists, strings, numbers, booleans and null.",
+            f"the tag {tag} is not allowed: a config file holds only mappings (merge keys '<<' included), "
+            "lists, strings, numbers, booleans and null, and is read with a safe loader.",
         )
     if isinstance(node, yaml.MappingNode):
         seen: Dict[str, int] = {}

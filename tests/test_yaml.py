@@ -14,6 +14,7 @@ from smashconfig.cli import main
 from smashconfig.errors import (
     ConfigFileError,
     ConfigFileNotFoundError,
+    SmashConfigError,
     GroupConflictError,
     IllegalValueError,
     InactiveAlgorithmError,
@@ -218,6 +219,19 @@ def test_python_name_tag_is_refused(tmp_path):
     assert f"{path}:2" in str(info.value)
 
 
+def test_merge_keys_and_anchors_share_settings(tmp_path):
+    path = write(tmp_path, "lora:\n  <<: {r: 4, alpha: 8}\n  alpha: 16\n")
+    assert SmashConfig.from_yaml(path) == SmashConfig({"lora": {"r": 4, "alpha": 16}})
+
+
+def test_a_date_is_a_value_of_the_wrong_type_not_an_unsafe_tag(tmp_path):
+    path = write(tmp_path, "quanto:\n  weight_bits: 2024-01-01\n")
+    with pytest.raises(SmashConfigError) as info:
+        SmashConfig.from_yaml(path)
+    assert f"{path}:2" in str(info.value) and "weight_bits" in str(info.value)
+    assert "tag" not in str(info.value)
+
+
 def test_unknown_hyperparameter_says_file_line_and_did_you_mean(tmp_path):
     path = write(tmp_path, "# int4 weights\nquanto:\n  weigth_bits: qint4\n")
     with pytest.raises(UnknownKeyError) as info:
@@ -348,6 +362,14 @@ def test_string_path_that_does_not_exist(tmp_path):
     with pytest.raises(ConfigFileNotFoundError) as info:
         SmashConfig.from_yaml(missing)
     assert missing in str(info.value)
+
+
+@pytest.mark.parametrize("as_str", [False, True], ids=["path", "str"])
+def test_a_directory_is_not_a_config_file(tmp_path, capsys, as_str):
+    with pytest.raises(ConfigFileError, match="is a directory, not a YAML config file"):
+        SmashConfig.from_yaml(str(tmp_path) if as_str else tmp_path)
+    assert main(["validate", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
 
 
 def test_file_that_is_not_utf8_is_a_config_file_error(tmp_path):
