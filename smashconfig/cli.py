@@ -36,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     targets = _on_a_model(commands.add_parser("targets", help="show what each algorithm would act on, without applying"))
     targets.add_argument("--explain", action="store_true", help="show the rule that decided every module, folded")
     targets.add_argument("--json", action="store_true", help="print the plan (or, with --explain, the records) as JSON")
-    targets.add_argument("--against", metavar="PLAN", help="a saved plan.json: show the paths that would be added or lost")
+    targets.add_argument(
+        "--against",
+        metavar="PLAN",
+        help="a plan.json or saved model directory: show what CONFIG on the model does differently "
+        "(paths added or lost, algorithms or hyperparameters changed); exit 1 if anything differs",
+    )
 
     smash = _on_a_model(commands.add_parser("smash", help="apply a config to a model, check its outputs, save it"))
     smash.add_argument("--output", metavar="DIR", help="save the smashed model (safetensors, config, plan) here")

@@ -21,7 +21,9 @@ def show_targets(args: argparse.Namespace, config: "SmashConfig") -> int:
 
     model = load_model(args.model).model
     if args.against:
-        diff = read_plan(args.against).verify(model)
+        from smashconfig.plan_diff import compare_plans
+
+        diff = compare_plans(read_plan(args.against), plan_smash(model, config, strict=args.strict))
         out(json.dumps(diff.to_dict(), indent=1) if args.json else str(diff))
         return 0 if diff.ok else 1
     if args.explain:

@@ -1,14 +1,15 @@
-"""A plan as a lock: what re-resolving its patterns on another model would add or lose."""
+"""A plan as a lock: what re-resolving its patterns on another model, or planning a config anew,
+would add or lose."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from smashconfig.target_modules.fold import fold
 
 if TYPE_CHECKING:
-    from smashconfig.plan import SmashPlan
+    from smashconfig.plan import PlanStep, SmashPlan
 
 
 @dataclass
@@ -33,10 +34,15 @@ class PlanDiff:
     model: str
     planned_for: str
     steps: List[StepDiff]
+    changes: List[str] = field(default_factory=list)
+    """Differences other than paths: algorithms or hyperparameters that differ from the plan's."""
+    from_config: bool = False
+    """Whether the other side is a config planned anew (:func:`compare_plans`) rather than the plan's
+    own patterns re-resolved (:meth:`SmashPlan.verify`)."""
 
     @property
     def ok(self) -> bool:
-        return all(step.same for step in self.steps)
+        return not self.changes and all(step.same for step in self.steps)
 
     def __bool__(self) -> bool:
         return not self.ok
@@ -45,9 +51,11 @@ class PlanDiff:
         return {"ok": self.ok, **asdict(self)}
 
     def __str__(self) -> str:
+        subject = f"the config on {self.model}" if self.from_config else self.model
         if self.ok:
-            return f"{self.model} resolves exactly as the plan for {self.planned_for}: no path added or lost."
-        lines = [f"{self.model} resolves differently from the plan for {self.planned_for}:"]
+            return f"{subject} resolves exactly as the plan for {self.planned_for}: no path added or lost."
+        lines = [f"{subject} resolves differently from the plan for {self.planned_for}:"]
+        lines.extend(f"  {change}" for change in self.changes)
         for step in self.steps:
             for label, paths in (
                 ("would be added to the targets", step.added),
@@ -76,16 +84,49 @@ def verify_plan(plan: "SmashPlan", model: Any) -> PlanDiff:
         split = split_targets(index, resolution.targeted, algorithm, step.params)
         targeted = resolution.paths
         acted = [index.paths[i] for i in split.acted]
+        steps.append(_step_diff(step.algorithm, step.targeted, step.acted, targeted, acted))
+    return PlanDiff(model=type(model).__name__, planned_for=plan.model, steps=steps)
+
+
+def compare_plans(locked: "SmashPlan", current: "SmashPlan") -> PlanDiff:
+    """What ``current`` (a config planned anew on a model) does differently from ``locked``."""
+    mine = {step.algorithm: step for step in current.steps}
+    theirs = {step.algorithm: step for step in locked.steps}
+    changes: List[str] = []
+    steps = []
+    for name in list(theirs) + [name for name in mine if name not in theirs]:
+        old: Optional["PlanStep"] = theirs.get(name)
+        new: Optional["PlanStep"] = mine.get(name)
+        if old is None:
+            changes.append(f"{name}: not in the plan; the config adds it")
+        elif new is None:
+            changes.append(f"{name}: in the plan; the config no longer has it")
+        else:
+            changes.extend(
+                f"{name}: {key} is {new.params.get(key)!r}; the plan has {old.params.get(key)!r}"
+                for key in dict.fromkeys([*old.params, *new.params])
+                if old.params.get(key) != new.params.get(key)
+            )
         steps.append(
-            StepDiff(
-                algorithm=step.algorithm,
-                added=_minus(targeted, step.targeted),
-                lost=_minus(step.targeted, targeted),
-                acted_added=_minus(acted, step.acted),
-                acted_lost=_minus(step.acted, acted),
+            _step_diff(
+                name,
+                old.targeted if old else [],
+                old.acted if old else [],
+                new.targeted if new else [],
+                new.acted if new else [],
             )
         )
-    return PlanDiff(model=type(model).__name__, planned_for=plan.model, steps=steps)
+    return PlanDiff(model=current.model, planned_for=locked.model, steps=steps, changes=changes, from_config=True)
+
+
+def _step_diff(algorithm: str, targeted: List[str], acted: List[str], now_targeted: List[str], now_acted: List[str]) -> StepDiff:
+    return StepDiff(
+        algorithm=algorithm,
+        added=_minus(now_targeted, targeted),
+        lost=_minus(targeted, now_targeted),
+        acted_added=_minus(now_acted, acted),
+        acted_lost=_minus(acted, now_acted),
+    )
 
 
 def _minus(a: List[str], b: List[str]) -> List[str]:

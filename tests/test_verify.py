@@ -253,3 +253,21 @@ def test_against_a_missing_plan_is_one_line_and_exit_2(capsys, tmp_path, config_
     assert out == ""
     (line,) = err.strip().splitlines()
     assert line.startswith("smashconfig: error:") and "nope.json" in line
+
+
+def test_against_reports_a_config_that_changed_since_the_plan(capsys, tmp_path):
+    plan = write_plan(tmp_path, demo_models.tiny_llama().model)
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(
+        "quanto:\n  weight_bits: qint4\n  target_modules: {include: ['model.layers.*'], exclude: ['*mlp*']}\n"
+        "lora: {r: 4}\n",
+        encoding="utf-8",
+    )
+
+    code, out, err = run(capsys, "targets", edited, "--model", "tiny-llama", "--against", plan)
+
+    assert code == 1, err
+    assert "quanto: weight_bits is 'qint4'; the plan has 'qint8'" in out
+    assert "lora: not in the plan; the config adds it" in out
+    assert "quanto: 12 would no longer be acted on" in out
+    assert "model.layers.[0-3].mlp.{gate,up,down}_proj" in out
