@@ -17,9 +17,11 @@ if TYPE_CHECKING:
 def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
     from smashconfig.demo_models import load_model
     from smashconfig.plan import plan_smash
-    from smashconfig.saving import save_smashed
+    from smashconfig.saving import check_save_directory, save_smashed
     from smashconfig.smashing import smash
 
+    if args.output:
+        check_save_directory(args.output)
     demo = load_model(args.model)
     plan = plan_smash(demo.model, config, strict=args.strict)
     calibration = [demo.inputs] if any(step.needs_calibration for step in plan.steps) else None

@@ -30,6 +30,14 @@ MANIFEST = "smashconfig.json"
 FORMAT = "smashconfig-smashed-model"
 
 
+def check_save_directory(directory: Union[str, Path]) -> Path:
+    """``directory`` as a path, or a :class:`SavedModelError` if something other than a directory is there."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise SavedModelError(f"cannot save to {directory}: it exists and is not a directory.")
+    return directory
+
+
 def save_smashed(model: Any, directory: Union[str, Path]) -> Path:
     """Write ``model`` (smashed, with ``model.smash_plan``) to ``directory``; returns the directory."""
     from safetensors.torch import save_file
@@ -39,9 +47,7 @@ def save_smashed(model: Any, directory: Union[str, Path]) -> Path:
         raise SavedModelError(
             f"{type(model).__name__} has no smash_plan: save_smashed saves models returned by smash()."
         )
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise SavedModelError(f"cannot save to {directory}: it exists and is not a directory.")
+    directory = check_save_directory(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors, aliases = _deduplicated(state_tensors(model))
     buffers = non_persistent_buffers(model)

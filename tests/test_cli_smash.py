@@ -244,3 +244,16 @@ def test_the_tiny_llama_leaves_the_global_random_state_alone():
     torch.manual_seed(123)
     demo_models.tiny_llama()
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_smashing(capsys, tmp_path, repo_root, recorded_models):
+    taken = tmp_path / "taken"
+    taken.write_text("mine", encoding="utf-8")
+
+    code, out, err = run(capsys, "smash", config_path(repo_root, "quanto-int8.yaml"), "--model", "tiny-llama", "--output", taken)
+
+    assert code == 2
+    assert out == "" and recorded_models == []
+    (line,) = err.strip().splitlines()
+    assert str(taken) in line and "not a directory" in line
+    assert taken.read_text(encoding="utf-8") == "mine"
