@@ -102,18 +102,19 @@ class Quanto(Algorithm):
         from optimum.quanto import Calibration, quantize_module
 
         from smashconfig.calibration import run_batches
-        from smashconfig.target_modules.tree import get_module, set_module
+        from smashconfig.target_modules.tree import ModuleSlots
 
         weights = params["weight_bits"]
         activations = None if params["activation_bits"] == "none" else params["activation_bits"]
+        slots = ModuleSlots(model)
         quantized = []
         with torch.no_grad():  # nothing here is to be differentiated; recording it would only cost time
             for path in targets:
-                qmodule = quantize_module(get_module(model, path), weights=weights, activations=activations)
+                qmodule = quantize_module(slots.get(path), weights=weights, activations=activations)
                 if qmodule is None:
                     raise RuntimeError(f"optimum-quanto has no quantized counterpart for {path!r}")
                 qmodule.name = path
-                set_module(model, path, qmodule)
+                slots.set(path, qmodule)
                 quantized.append(qmodule)
             if activations is not None:
                 with Calibration():
@@ -134,13 +135,14 @@ class Quanto(Algorithm):
     def rebuild(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
         from optimum.quanto import quantize_module
 
-        from smashconfig.target_modules.tree import get_module, set_module
+        from smashconfig.target_modules.tree import ModuleSlots
 
         activations = None if params["activation_bits"] == "none" else params["activation_bits"]
+        slots = ModuleSlots(model)
         for path in targets:
-            qmodule = quantize_module(get_module(model, path), weights=params["weight_bits"], activations=activations)
+            qmodule = quantize_module(slots.get(path), weights=params["weight_bits"], activations=activations)
             qmodule.name = path
-            set_module(model, path, qmodule)
+            slots.set(path, qmodule)
 
     def saved_state(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> Dict[str, Any]:
         """Calibration switches off output quantization where only float consumers follow; record where."""

@@ -13,7 +13,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
+from smashconfig.acting import split_targets
+from smashconfig.defaults import infer_default_targets
 from smashconfig.errors import PlanError, SavedModelError
+from smashconfig.registry import default_registry
+from smashconfig.target_modules.lint import check_targets
+from smashconfig.target_modules.resolve import check_resolution, emit, resolve
+from smashconfig.target_modules.tree import index_modules
 
 if TYPE_CHECKING:
     from smashconfig.config import SmashConfig
@@ -132,8 +138,6 @@ def plan_smash(model: Any, config: Union["SmashConfig", Mapping[str, Any]], *, s
     """
     from smashconfig import __version__
     from smashconfig.config import SmashConfig
-    from smashconfig.target_modules.resolve import emit
-    from smashconfig.target_modules.tree import index_modules
 
     if not isinstance(config, SmashConfig):
         config = SmashConfig.from_dict(config)
@@ -152,11 +156,6 @@ def plan_smash(model: Any, config: Union["SmashConfig", Mapping[str, Any]], *, s
 
 
 def _plan_step(model: Any, config: "SmashConfig", name: str, index: "ModuleIndex") -> PlanStep:
-    from smashconfig.acting import split_targets
-    from smashconfig.defaults import infer_default_targets
-    from smashconfig.registry import default_registry
-    from smashconfig.target_modules.lint import check_targets
-    from smashconfig.target_modules.resolve import check_resolution, resolve
 
     algorithm = default_registry().get(name)
     algorithm.check_backend()

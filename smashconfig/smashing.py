@@ -9,6 +9,11 @@ from collections import abc
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
 from smashconfig.errors import PlanError, SmashError, describe
+from smashconfig.modes import carry_modes, record_modes
+from smashconfig.plan import plan_smash
+from smashconfig.progress import TrackedPaths
+from smashconfig.registry import default_registry
+from smashconfig.snapshot import ModelSnapshot, paused_gc
 
 if TYPE_CHECKING:
     from smashconfig.algorithm import Algorithm
@@ -33,7 +38,6 @@ def smash(
     state) and the :class:`~smashconfig.errors.SmashError` names the step and the module, and
     any tensor the step wrote into rather than replaced.
     """
-    from smashconfig.plan import plan_smash
 
     previous = getattr(model, "smash_plan", None)
     if previous is not None:
@@ -54,7 +58,6 @@ def smash(
 
 def preflight(model: Any, plan: "SmashPlan", calibration_data: Optional[Iterable[Any]]) -> None:
     """Every check that can fail before the model is touched."""
-    from smashconfig.registry import default_registry
 
     for step in plan.steps:
         algorithm = default_registry().get(step.algorithm)
@@ -87,7 +90,6 @@ def _check_batches(calibration_data: Any, algorithm: str) -> None:
 
 def apply_plan(model: Any, plan: "SmashPlan", *, calibration_data: Any = None, rebuild: bool) -> None:
     """Run each step (``apply``, or ``rebuild`` for loading); on failure restore the model and raise."""
-    from smashconfig.snapshot import paused_gc
 
     # the snapshot keeps many small objects alive; automatic collections walking them (and the whole
     # model) while thousands of modules are replaced would cost more than the work itself
@@ -96,10 +98,6 @@ def apply_plan(model: Any, plan: "SmashPlan", *, calibration_data: Any = None, r
 
 
 def _apply_steps(model: Any, plan: "SmashPlan", calibration_data: Any, rebuild: bool) -> None:
-    from smashconfig.modes import carry_modes, record_modes
-    from smashconfig.progress import TrackedPaths
-    from smashconfig.registry import default_registry
-    from smashconfig.snapshot import ModelSnapshot
 
     snapshot = ModelSnapshot(model)
     modes = record_modes(model)

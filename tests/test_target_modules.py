@@ -411,3 +411,19 @@ def test_no_match_on_a_model_without_submodules():
     with pytest.raises(NoTargetsError) as info:
         expand({"include": ["*"]}, nn.ReLU())
     assert "'*'" in str(info.value)
+
+
+def test_module_slots_replace_modules_and_forget_parents_inside_a_replaced_one():
+    from smashconfig.target_modules.tree import ModuleSlots
+
+    model = nn.Sequential(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), nn.Linear(2, 2))
+    slots = ModuleSlots(model)
+    assert slots.get("0.1") is model[0][1]
+    new_leaf = nn.Linear(2, 2)
+    slots.set("0.1", new_leaf)
+    assert model[0][1] is new_leaf
+    block = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    slots.set("0", block)
+    assert slots.get("0.1") is block[1]
+    slots.set("1", new_leaf)
+    assert model[1] is new_leaf

@@ -9,7 +9,7 @@ and its submodules' paths are prefixed with it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 from smashconfig.errors import ModelTypeError
 
@@ -119,6 +119,39 @@ def get_module(model: Any, path: str) -> "nn.Module":
         return roots[""].get_submodule(path)
     head, _, rest = path.partition(".")
     return roots[head].get_submodule(rest) if rest else roots[head]
+
+
+class ModuleSlots:
+    """Where each path's module sits (its parent and attribute name), parents looked up once each.
+
+    For replacing many modules: siblings share one parent lookup instead of walking from the root
+    for every path, and the replacement goes through the parent's ``setattr`` as usual.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._parents: Dict[str, Any] = {}
+
+    def slot(self, path: str) -> Tuple[Any, str]:
+        """(parent, attribute name) of the module at ``path``."""
+        parent_path, _, name = path.rpartition(".")
+        parent = self._parents.get(parent_path)
+        if parent is None:
+            parent = get_module(self._model, parent_path) if parent_path else self._model
+            self._parents[parent_path] = parent
+        return parent, name
+
+    def get(self, path: str) -> "nn.Module":
+        parent, name = self.slot(path)
+        return getattr(parent, name)
+
+    def set(self, path: str, module: "nn.Module") -> None:
+        parent, name = self.slot(path)
+        had_children = bool(getattr(getattr(parent, name, None), "_modules", None))
+        setattr(parent, name, module)
+        if had_children:  # parents cached under the replaced module belong to the old one
+            stale = path + "."
+            self._parents = {p: m for p, m in self._parents.items() if p != path and not p.startswith(stale)}
 
 
 def set_module(model: Any, path: str, module: "nn.Module") -> None:
