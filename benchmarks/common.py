@@ -270,7 +270,8 @@ def _git_commit() -> Optional[str]:
             ["git", "rev-parse", "--short", "HEAD"], cwd=str(REPO), capture_output=True, text=True, timeout=10
         )
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            # the results a run writes as it goes do not make the measured code dirty
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/results"],
             cwd=str(REPO), capture_output=True, text=True, timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
