@@ -99,8 +99,8 @@ def tiny_llama(seed: int = 0) -> DemoModel:
         max_position_embeddings=128,
         tie_word_embeddings=False,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # the CPU generator only; no device generator is touched
+        torch.random.default_generator.manual_seed(seed)
         model = transformers.LlamaForCausalLM(config).eval()
     generator = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, config.vocab_size, (4, 16), generator=generator)

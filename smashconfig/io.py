@@ -21,6 +21,7 @@ _SAFE_TAGS = {
     f"tag:yaml.org,2002:{name}"
     for name in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp")
 }
+_MERGE = "tag:yaml.org,2002:merge"
 _SUFFIXES = {"yaml": (".yaml", ".yml"), "json": (".json",)}
 
 
@@ -44,7 +45,7 @@ def read_source(source: Union[str, Path], fmt: str) -> Tuple[str, str]:
         path = Path(source)
         if path.is_dir():
             raise ConfigFileError(f"{str(path)!r} is a directory, not a {fmt.upper()} config file.")
-        if not path.is_file():
+        if not path.exists():
             raise ConfigFileNotFoundError(f"config file {str(path)!r} does not exist.")
         try:
             return path.read_text(encoding="utf-8"), str(path)
@@ -120,6 +121,10 @@ def _walk(node: "yaml.Node", path: Tuple[str, ...], lines: Lines, name: str, vis
         seen: Dict[str, int] = {}
         for key_node, value_node in node.value:
             _walk(key_node, path, lines, name, visited)
+            if key_node.tag == _MERGE:
+                _walk(value_node, path, lines, name, visited)
+                _merged_lines(value_node, path, lines)
+                continue
             key = str(key_node.value)
             line = key_node.start_mark.line + 1
             if key in seen:
@@ -132,6 +137,19 @@ def _walk(node: "yaml.Node", path: Tuple[str, ...], lines: Lines, name: str, vis
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
             _walk(item, path, lines, name, visited)
+
+
+def _merged_lines(node: "yaml.Node", path: Tuple[str, ...], lines: Lines) -> None:
+    """Give the keys a merge (``<<: {...}`` or ``<<: [*a, *b]``) brings in the line where they are
+    written, unless the mapping writes the key itself."""
+    import yaml
+
+    mappings = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    for mapping in mappings:
+        if isinstance(mapping, yaml.MappingNode):
+            for key_node, _ in mapping.value:
+                if key_node.tag != _MERGE:
+                    lines.setdefault(path + (str(key_node.value),), key_node.start_mark.line + 1)
 
 
 def _kind(node: "yaml.Node") -> str:

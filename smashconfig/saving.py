@@ -31,10 +31,13 @@ FORMAT = "smashconfig-smashed-model"
 
 
 def check_save_directory(directory: Union[str, Path]) -> Path:
-    """``directory`` as a path, or a :class:`SavedModelError` if something other than a directory is there."""
+    """``directory`` as a path, or a :class:`SavedModelError` if it, or its nearest existing parent,
+    is something other than a directory."""
     directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise SavedModelError(f"cannot save to {directory}: it exists and is not a directory.")
+    existing = next((p for p in (directory, *directory.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        where = "it exists" if existing == directory else f"{existing} exists"
+        raise SavedModelError(f"cannot save to {directory}: {where} and is not a directory.")
     return directory
 
 

@@ -84,7 +84,11 @@ def _check_batches(calibration_data: Any, algorithm: str) -> None:
             f"calibration_data must be a list, iterable or DataLoader of batches; got {describe(calibration_data)}{hint}",
             key=algorithm,
         )
-    if isinstance(calibration_data, abc.Sized) and len(calibration_data) == 0:
+    try:
+        empty = isinstance(calibration_data, abc.Sized) and len(calibration_data) == 0
+    except TypeError:  # a DataLoader over an IterableDataset has no length
+        empty = False
+    if empty:
         raise PlanError("calibration_data is empty; give at least one batch.", key=algorithm)
 
 

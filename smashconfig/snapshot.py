@@ -91,10 +91,10 @@ class ModelSnapshot:
 
 
 def _data_ptr(tensor: "torch.Tensor") -> int:
-    """Where the tensor's data lives (0 on the meta device; -1 for a tensor subclass without one)."""
+    """Where the tensor's data lives (0 on the meta device; -1 when it has none to give)."""
     try:
         return tensor.data_ptr()
-    except RuntimeError:
+    except Exception:  # an uninitialized lazy parameter raises ValueError, some subclasses RuntimeError
         return -1
 
 

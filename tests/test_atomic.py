@@ -372,3 +372,25 @@ def test_a_failing_step_reports_the_tensors_it_wrote(tiny_llama, how):
         assert "none written in place" in message
     else:
         assert "keep the new values: ['model.embed_tokens.weight']" in message
+
+
+def test_a_model_with_an_uninitialized_lazy_layer_can_be_smashed_elsewhere():
+    model = nn.Sequential(nn.Linear(8, 8), nn.LazyLinear(4))
+
+    smash(model, {"quanto": {"target_modules": {"include": ["0"]}}})
+
+    assert model.smash_plan.step("quanto").acted == ["0"]
+
+
+def test_a_dataloader_without_a_length_is_accepted_as_calibration_data(sequential):
+    from torch.utils.data import DataLoader, IterableDataset
+
+    from smash_models import features
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            yield from features()
+
+    smash(sequential, {"quanto": {"activation_bits": "qint8"}}, calibration_data=DataLoader(Stream(), batch_size=2))
+
+    assert sequential.get_submodule("0").input_scale.item() != 1.0

@@ -238,22 +238,29 @@ def test_a_model_directory_without_weights_is_one_line_and_exit_2(capsys, tmp_pa
     assert lines[0].startswith("smashconfig: error:") and str(directory) in lines[0]
 
 
-def test_the_tiny_llama_leaves_the_global_random_state_alone():
+def test_the_tiny_llama_leaves_the_global_random_state_alone(monkeypatch):
+    device_seeds = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", device_seeds.append)
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
+    device_seeds.clear()
     demo_models.tiny_llama()
+    assert device_seeds == []
     assert torch.equal(torch.rand(3), expected)
+    assert torch.equal(demo_models.tiny_llama().model.lm_head.weight, demo_models.tiny_llama().model.lm_head.weight)
 
 
-def test_an_output_path_that_is_a_file_is_refused_before_smashing(capsys, tmp_path, repo_root, recorded_models):
+@pytest.mark.parametrize("below", [False, True], ids=["the-file", "a-path-under-it"])
+def test_an_output_path_that_is_a_file_is_refused_before_smashing(capsys, tmp_path, repo_root, recorded_models, below):
     taken = tmp_path / "taken"
     taken.write_text("mine", encoding="utf-8")
+    output = taken / "sub" if below else taken
 
-    code, out, err = run(capsys, "smash", config_path(repo_root, "quanto-int8.yaml"), "--model", "tiny-llama", "--output", taken)
+    code, out, err = run(capsys, "smash", config_path(repo_root, "quanto-int8.yaml"), "--model", "tiny-llama", "--output", output)
 
     assert code == 2
     assert out == "" and recorded_models == []
     (line,) = err.strip().splitlines()
-    assert str(taken) in line and "not a directory" in line
+    assert str(output) in line and "not a directory" in line
     assert taken.read_text(encoding="utf-8") == "mine"

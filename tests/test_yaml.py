@@ -224,6 +224,33 @@ def test_merge_keys_and_anchors_share_settings(tmp_path):
     assert SmashConfig.from_yaml(path) == SmashConfig({"lora": {"r": 4, "alpha": 16}})
 
 
+@pytest.mark.parametrize(
+    "text, line",
+    [("lora:\n  <<: {r: 0}\n  alpha: 4\n", 2), ("lora:\n  alpha: 4\n  <<: [{dropout: 0.1}, {r: 0}]\n", 3)],
+)
+def test_a_bad_value_brought_in_by_a_merge_points_at_its_own_line(tmp_path, text, line):
+    path = write(tmp_path, text)
+    with pytest.raises(IllegalValueError) as info:
+        SmashConfig.from_yaml(path)
+    assert f"{path}:{line}:" in str(info.value)
+
+
+def test_a_config_can_be_read_from_a_pipe(tmp_path):
+    import os
+
+    fifo = tmp_path / "config.pipe"
+    os.mkfifo(fifo)
+    pid = os.fork()
+    if pid == 0:  # the writer
+        with open(fifo, "w", encoding="utf-8") as handle:
+            handle.write("lora: {r: 4}\n")
+        os._exit(0)
+    try:
+        assert SmashConfig.from_yaml(fifo) == SmashConfig({"lora": {"r": 4}})
+    finally:
+        os.waitpid(pid, 0)
+
+
 def test_a_date_is_a_value_of_the_wrong_type_not_an_unsafe_tag(tmp_path):
     path = write(tmp_path, "quanto:\n  weight_bits: 2024-01-01\n")
     with pytest.raises(SmashConfigError) as info:
