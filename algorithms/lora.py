@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
 
 from smashconfig.algorithm import Algorithm
 from smashconfig.errors import PlanError, UnsafeOperationError
-from smashconfig.layers import has_adapter, is_adapter_internal, is_quantized
+from smashconfig.layers import first_on_meta, has_adapter, is_adapter_internal, is_quantized
 
 if TYPE_CHECKING:
     from torch import nn
@@ -63,10 +63,7 @@ class LoRA(Algorithm):
         return (isinstance(module, nn.Linear) or _is_transformers_conv1d(module)) and not is_adapter_internal(path)
 
     def check(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], calibration_data: Any) -> None:
-        import torch
         from torch import nn
-
-        from smashconfig.target_modules.tree import index_modules
 
         if not isinstance(model, nn.Module):
             roots = [path for path in targets if "." not in path]
@@ -75,15 +72,13 @@ class LoRA(Algorithm):
                     f"lora cannot adapt a whole pipeline component ({', '.join(roots)}); target the layers inside it.",
                     key="lora",
                 )
-        index = index_modules(model)
-        for path in targets[:]:
-            weight = getattr(index.module(path), "weight", None)
-            if isinstance(weight, torch.Tensor) and weight.is_meta:
-                raise PlanError(
-                    f"lora cannot adapt {path!r}: its weights are on the meta device (not loaded), so the "
-                    "adapters would be too. Load real weights first, or use load_smashed to restore a saved smashed model.",
-                    key="lora",
-                )
+        path = first_on_meta(model, targets[:])
+        if path is not None:
+            raise PlanError(
+                f"lora cannot adapt {path!r}: its weights are on the meta device (not loaded), so the "
+                "adapters would be too. Load real weights first, or use load_smashed to restore a saved smashed model.",
+                key="lora",
+            )
 
     # ----- doing ---------------------------------------------------------------------------------
 

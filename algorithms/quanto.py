@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, 
 
 from smashconfig.algorithm import Algorithm
 from smashconfig.errors import PlanError
-from smashconfig.layers import is_adapter_internal, is_quantized
+from smashconfig.layers import first_on_meta, is_adapter_internal, is_quantized
 
 if TYPE_CHECKING:
     from torch import nn
@@ -76,17 +76,13 @@ class Quanto(Algorithm):
         return params.get("activation_bits", "none") != "none"
 
     def check(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], calibration_data: Any) -> None:
-        from smashconfig.target_modules.tree import index_modules
-
-        index = index_modules(model)
-        for path in targets[:]:
-            weight = getattr(index.module(path), "weight", None)
-            if weight is not None and weight.is_meta:
-                raise PlanError(
-                    f"quanto cannot quantize {path!r}: its weights are on the meta device (not loaded). "
-                    "Load real weights first, or use load_smashed to restore a saved smashed model.",
-                    key="quanto",
-                )
+        path = first_on_meta(model, targets[:])
+        if path is not None:
+            raise PlanError(
+                f"quanto cannot quantize {path!r}: its weights are on the meta device (not loaded). "
+                "Load real weights first, or use load_smashed to restore a saved smashed model.",
+                key="quanto",
+            )
 
     # ----- doing ---------------------------------------------------------------------------------
 

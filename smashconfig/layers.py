@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 if TYPE_CHECKING:
     from torch import nn
@@ -26,3 +26,17 @@ def is_adapter_internal(path: str) -> bool:
 def has_adapter(module: "nn.Module") -> bool:
     """Whether ``module`` is a PEFT LoRA layer (it wraps a base layer and holds adapters)."""
     return "lora_A" in module._modules
+
+
+def first_on_meta(model: Any, paths: Sequence[str]) -> Optional[str]:
+    """The first of ``paths`` whose ``weight`` lives on the meta device (not loaded), or ``None``."""
+    import torch
+
+    from smashconfig.target_modules.tree import index_modules
+
+    index = index_modules(model)
+    for path in paths:
+        weight = getattr(index.module(path), "weight", None)
+        if isinstance(weight, torch.Tensor) and weight.is_meta:
+            return path
+    return None
