@@ -90,17 +90,7 @@ def measure(n_layers: int = N_LAYERS, repeats: int = REPEATS) -> Dict[str, Any]:
         return {k: v for k, v in t.items() if k != "value"}
 
     # Where explain spends its time, for whoever optimises it.
-    import cProfile
-    import io
-    import pstats
-
-    profiler = cProfile.Profile()
-    profiler.runcall(lambda: explain_targets(tm, model))
-    profile = {}
-    for key in ("tottime", "cumulative"):
-        buf = io.StringIO()
-        pstats.Stats(profiler, stream=buf).strip_dirs().sort_stats(key).print_stats(25)
-        profile[key] = buf.getvalue()
+    profile = common.profile(lambda: explain_targets(tm, model))
 
     return {
         "torch": torch.__version__,
@@ -192,10 +182,8 @@ def main(argv: Sequence[str] = ()) -> int:
     print("explanation.render():")
     print(r["rendered"])
     if args.profile or not all(g["met"] for g in goals):
-        print("\ncProfile of one explain_targets call (sorted by tottime):")
-        print(r["profile"]["tottime"])
-        print("... sorted by cumulative time:")
-        print(r["profile"]["cumulative"])
+        print()
+        common.print_profile("one explain_targets call", r["profile"])
     return 0
 
 

@@ -33,6 +33,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import common
+from smashconfig.demo_models import TINY_LLAMA_SHAPE
 
 RUNS = 5  # fresh processes per (method, model) on MiniLM and the 2,000-module Llama
 RUNS_8K = 3  # ... on the 8,000-module Llama (pruna's way takes ~15 s there)
@@ -43,15 +44,7 @@ PRUNA_SPEEDUP_GOAL = 2.0
 SEED = 0
 
 #: ``smashconfig.demo_models.tiny_llama``'s shape; only the number of layers changes.
-LLAMA_SHAPE = dict(
-    vocab_size=512,
-    hidden_size=128,
-    intermediate_size=256,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    max_position_embeddings=128,
-    tie_word_embeddings=False,
-)
+LLAMA_SHAPE = TINY_LLAMA_SHAPE
 #: LlamaForCausalLM: 13 modules per decoder layer; model, embed_tokens, layers, norm, rotary_emb, lm_head.
 MODULES_PER_LAYER = 13
 OTHER_MODULES = 6
@@ -216,21 +209,6 @@ def _quantized(model: Any) -> Dict[str, Any]:
     return {"paths": paths, "unfrozen": unfrozen, "float_bytes": float_bytes, "stored_bytes": stored_bytes}
 
 
-def _profile(fn: Callable[[], Any], top: int = 30) -> Dict[str, str]:
-    import cProfile
-    import io
-    import pstats
-
-    profiler = cProfile.Profile()
-    profiler.runcall(fn)
-    out = {}
-    for key in ("tottime", "cumulative"):
-        buf = io.StringIO()
-        pstats.Stats(profiler, stream=buf).strip_dirs().sort_stats(key).print_stats(top)
-        out[key] = buf.getvalue()
-    return out
-
-
 def measure(model_name: str, method: str, profile: bool = False) -> Dict[str, Any]:
     """Runs in a fresh worker: build ``model_name``, run ``method`` once, report time and memory."""
     import gc
@@ -255,7 +233,7 @@ def measure(model_name: str, method: str, profile: bool = False) -> Dict[str, An
     profiled = None
     t0 = time.perf_counter()
     if profile:
-        profiled = _profile(call)
+        profiled = common.profile(call, top=30)
     else:
         call()
     seconds = time.perf_counter() - t0
@@ -598,15 +576,8 @@ def main(argv: Sequence[str] = ()) -> int:
     print(common.render_markdown(common.load_result(common.bench_name(__file__))))
     if args.profile or not all(g["met"] for g in goals):
         for key in ("llama-2k/ours", "llama-2k/direct", "llama-8k/ours"):
-            print(f"cProfile of one call, {key} (sorted by tottime):")
-            print(_trim(profiles[key]["tottime"]))
-            print(f"... {key} sorted by cumulative time:")
-            print(_trim(profiles[key]["cumulative"]))
+            common.print_profile(f"one call, {key}", profiles[key])
     return 0
-
-
-def _trim(text: str) -> str:
-    return "\n".join(line for line in text.splitlines() if line.strip())
 
 
 if __name__ == "__main__":

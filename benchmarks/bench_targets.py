@@ -88,21 +88,6 @@ def _first_difference(a: List[str], b: List[str]) -> str:
     return f"one list is a prefix of the other (lengths {len(a)} and {len(b)})"
 
 
-def _profile(fn: Any, top: int = 25) -> Dict[str, str]:
-    import cProfile
-    import io
-    import pstats
-
-    profiler = cProfile.Profile()
-    profiler.runcall(fn)
-    out = {}
-    for key in ("tottime", "cumulative"):
-        buf = io.StringIO()
-        pstats.Stats(profiler, stream=buf).strip_dirs().sort_stats(key).print_stats(top)
-        out[key] = buf.getvalue()
-    return out
-
-
 def measure(n_layers: int = N_LAYERS, repeats: int = REPEATS) -> Dict[str, Any]:
     """Runs in a fresh worker process: build the model, time the four variants interleaved."""
     import warnings
@@ -177,7 +162,7 @@ def measure(n_layers: int = N_LAYERS, repeats: int = REPEATS) -> Dict[str, Any]:
         breakdown["unmatched_include"] = list(getattr(resolved["value"], "unmatched_include", []))
         breakdown["unmatched_exclude"] = list(getattr(resolved["value"], "unmatched_exclude", []))
 
-    profile = _profile(lambda: expand_list_of_targeted_paths(tm, model))
+    profile = common.profile(lambda: expand_list_of_targeted_paths(tm, model))
 
     return {
         "torch": torch.__version__,
@@ -308,10 +293,7 @@ def main(argv: Sequence[str] = ()) -> int:
     result = common.load_result(common.bench_name(__file__))
     print(common.render_markdown(result))
     if args.profile or not all(g["met"] for g in goals):
-        print("cProfile of one end-to-end call of ours (sorted by tottime):")
-        print(r["profile"]["tottime"])
-        print("... sorted by cumulative time:")
-        print(r["profile"]["cumulative"])
+        common.print_profile("one end-to-end call of ours", r["profile"])
     return 0
 
 

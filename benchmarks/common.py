@@ -196,6 +196,29 @@ def _tail(text: str, lines: int = 40) -> str:
 # --------------------------------------------------------------------------- timing in a worker
 
 
+def profile(fn: Callable[[], Any], top: int = 25) -> Dict[str, str]:
+    """cProfile of one call of ``fn``: the ``top`` functions by ``tottime`` and by ``cumulative`` time."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.runcall(fn)
+    out = {}
+    for key in ("tottime", "cumulative"):
+        buf = io.StringIO()
+        pstats.Stats(profiler, stream=buf).strip_dirs().sort_stats(key).print_stats(top)
+        out[key] = buf.getvalue()
+    return out
+
+
+def print_profile(label: str, profiled: Mapping[str, str]) -> None:
+    """Print a :func:`profile` result, blank lines dropped."""
+    for key, heading in (("tottime", f"cProfile of {label} (sorted by tottime):"), ("cumulative", "... sorted by cumulative time:")):
+        print(heading)
+        print("\n".join(line for line in profiled[key].splitlines() if line.strip()))
+
+
 def stats(times: Iterable[float]) -> Dict[str, Any]:
     """``{"best", "median", "worst", "runs"}`` of a list of durations in seconds."""
     runs = list(times)

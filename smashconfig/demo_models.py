@@ -24,6 +24,16 @@ SENTENCES = [
     "smashconfig says which modules each algorithm acts on.",
 ]
 BUILTIN = ("minilm", "tiny-llama")
+#: The tiny Llama's configuration, but for its number of layers (4).
+TINY_LLAMA_SHAPE = dict(
+    vocab_size=512,
+    hidden_size=128,
+    intermediate_size=256,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=128,
+    tie_word_embeddings=False,
+)
 
 
 @dataclass
@@ -89,16 +99,7 @@ def tiny_llama(seed: int = 0) -> DemoModel:
     import torch
 
     transformers = _transformers("tiny-llama")
-    config = transformers.LlamaConfig(
-        vocab_size=512,
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        tie_word_embeddings=False,
-    )
+    config = transformers.LlamaConfig(num_hidden_layers=4, **TINY_LLAMA_SHAPE)
     with torch.random.fork_rng(devices=[]):  # the CPU generator only; no device generator is touched
         torch.random.default_generator.manual_seed(seed)
         model = transformers.LlamaForCausalLM(config).eval()
