@@ -20,6 +20,7 @@ from smashconfig.registry import default_registry
 from smashconfig.target_modules.lint import check_targets
 from smashconfig.target_modules.resolve import check_resolution, emit, resolve
 from smashconfig.target_modules.tree import index_modules
+from smashconfig.text import plural
 
 if TYPE_CHECKING:
     from smashconfig.config import SmashConfig
@@ -156,7 +157,6 @@ def plan_smash(model: Any, config: Union["SmashConfig", Mapping[str, Any]], *, s
 
 
 def _plan_step(model: Any, config: "SmashConfig", name: str, index: "ModuleIndex") -> PlanStep:
-
     algorithm = default_registry().get(name)
     algorithm.check_backend()
     params = config.hyperparameters(name)
@@ -174,8 +174,8 @@ def _plan_step(model: Any, config: "SmashConfig", name: str, index: "ModuleIndex
         reasons = "; ".join(f"{len(paths)} × {reason}" for reason, paths in group_by_reason(skipped).items())
         hints = check_targets(model, resolution, set(), algorithm, params, key) if written is not None else []
         raise PlanError(
-            f"{name} would act on no module: {key} targets {_count(len(resolution.targeted), 'module')} of {model_name} "
-            f"({_count(len(split.containers), 'container')}{'; ' + reasons if reasons else ''}). Target layers {name} supports"
+            f"{name} would act on no module: {key} targets {plural(len(resolution.targeted), 'module')} of {model_name} "
+            f"({plural(len(split.containers), 'container')}{'; ' + reasons if reasons else ''}). Target layers {name} supports"
             f"{' (' + algorithm.supports + ')' if algorithm.supports else ''}"
             + ("".join(f"; {hint}" for hint in hints) if hints else "."),
             key=key,
@@ -201,7 +201,3 @@ def group_by_reason(skipped: Dict[str, str]) -> Dict[str, List[str]]:
     for path, reason in skipped.items():
         out.setdefault(reason, []).append(path)
     return out
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

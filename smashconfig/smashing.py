@@ -38,7 +38,6 @@ def smash(
     state) and the :class:`~smashconfig.errors.SmashError` names the step and the module, and
     any tensor the step wrote into rather than replaced.
     """
-
     previous = getattr(model, "smash_plan", None)
     if previous is not None:
         done = ", ".join(step.algorithm for step in previous.steps)
@@ -58,7 +57,6 @@ def smash(
 
 def preflight(model: Any, plan: "SmashPlan", calibration_data: Optional[Iterable[Any]]) -> None:
     """Every check that can fail before the model is touched."""
-
     for step in plan.steps:
         algorithm = default_registry().get(step.algorithm)
         algorithm.import_backend()
@@ -94,7 +92,6 @@ def _check_batches(calibration_data: Any, algorithm: str) -> None:
 
 def apply_plan(model: Any, plan: "SmashPlan", *, calibration_data: Any = None, rebuild: bool) -> None:
     """Run each step (``apply``, or ``rebuild`` for loading); on failure restore the model and raise."""
-
     # the snapshot keeps many small objects alive; automatic collections walking them (and the whole
     # model) while thousands of modules are replaced would cost more than the work itself
     with paused_gc():
@@ -102,7 +99,6 @@ def apply_plan(model: Any, plan: "SmashPlan", *, calibration_data: Any = None, r
 
 
 def _apply_steps(model: Any, plan: "SmashPlan", calibration_data: Any, rebuild: bool) -> None:
-
     snapshot = ModelSnapshot(model)
     modes = record_modes(model)
     for n, step in enumerate(plan.steps, 1):
