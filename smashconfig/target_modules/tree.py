@@ -152,13 +152,3 @@ class ModuleSlots:
         if had_children:  # parents cached under the replaced module belong to the old one
             stale = path + "."
             self._parents = {p: m for p, m in self._parents.items() if p != path and not p.startswith(stale)}
-
-
-def set_module(model: Any, path: str, module: "nn.Module") -> None:
-    """Put ``module`` at ``path``, replacing what was there."""
-    parent_path, _, name = path.rpartition(".")
-    if parent_path:
-        parent = get_module(model, parent_path)
-    else:
-        parent = model
-    setattr(parent, name, module)
