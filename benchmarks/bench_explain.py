@@ -178,7 +178,7 @@ def main(argv: Sequence[str] = ()) -> int:
         data=r,
         started=started,
     )
-    print(common.render_markdown(common.load_result(common.bench_name(__file__))))
+    common.print_result(__file__)
     print("explanation.render():")
     print(r["rendered"])
     if args.profile or not all(g["met"] for g in goals):

@@ -573,7 +573,7 @@ def main(argv: Sequence[str] = ()) -> int:
         data=data,
         started=started,
     )
-    print(common.render_markdown(common.load_result(common.bench_name(__file__))))
+    common.print_result(__file__)
     if args.profile or not all(g["met"] for g in goals):
         for key in ("llama-2k/ours", "llama-2k/direct", "llama-8k/ours"):
             common.print_profile(f"one call, {key}", profiles[key])

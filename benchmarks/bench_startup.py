@@ -219,7 +219,7 @@ def main(argv: Sequence[str] = ()) -> int:
         data=data,
         started=started,
     )
-    print(common.render_markdown(common.load_result(common.bench_name(__file__))))
+    common.print_result(__file__)
     return 0
 
 

@@ -290,8 +290,7 @@ def main(argv: Sequence[str] = ()) -> int:
         data=r,
         started=started,
     )
-    result = common.load_result(common.bench_name(__file__))
-    print(common.render_markdown(result))
+    common.print_result(__file__)
     if args.profile or not all(g["met"] for g in goals):
         common.print_profile("one end-to-end call of ours", r["profile"])
     return 0

@@ -399,6 +399,11 @@ def load_result(name: str) -> Dict[str, Any]:
     return json.loads(result_path(name).read_text())
 
 
+def print_result(script: str) -> None:
+    """Print, as markdown, the result the bench file ``script`` (pass ``__file__``) wrote."""
+    print(render_markdown(load_result(bench_name(script))))
+
+
 # --------------------------------------------------------------------------- markdown
 
 
