@@ -14,9 +14,9 @@ import types
 import warnings
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
 
-from smashconfig.algorithm import Algorithm
+from smashconfig.contract.algorithm import Algorithm
 from smashconfig.errors import PlanError, UnsafeOperationError
-from smashconfig.layers import first_on_meta, has_adapter, is_adapter_internal, is_quantized
+from smashconfig.contract.layers import first_on_meta, has_adapter, is_adapter_internal, is_quantized
 
 if TYPE_CHECKING:
     from torch import nn

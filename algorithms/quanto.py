@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from smashconfig.algorithm import Algorithm
+from smashconfig.contract.algorithm import Algorithm
 from smashconfig.errors import PlanError
-from smashconfig.layers import first_on_meta, is_adapter_internal, is_quantized
+from smashconfig.contract.layers import first_on_meta, is_adapter_internal, is_quantized
 
 if TYPE_CHECKING:
     from torch import nn
@@ -97,7 +97,7 @@ class Quanto(Algorithm):
         import torch
         from optimum.quanto import Calibration, quantize_module
 
-        from smashconfig.calibration import run_batches
+        from smashconfig.apply.calibration import run_batches
         from smashconfig.target_modules.tree import ModuleSlots
 
         weights = params["weight_bits"]

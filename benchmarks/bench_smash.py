@@ -14,8 +14,8 @@ Three methods, each applied to a freshly built model in its own fresh process:
 Every worker process imports torch, transformers, optimum.quanto and smashconfig, builds the model,
 records its RSS, runs the method once (only that call is timed) and records the peak RSS
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``). Each method quantizes exactly the same set of module
-paths (asserted). Models: the real all-MiniLM-L6-v2 (``smashconfig.demo_models.minilm().model``) and
-LlamaForCausalLM models of the shape of ``smashconfig.demo_models.tiny_llama`` (hidden size 128) with
+paths (asserted). Models: the real all-MiniLM-L6-v2 (``smashconfig.cli.models.minilm().model``) and
+LlamaForCausalLM models of the shape of ``smashconfig.cli.models.tiny_llama`` (hidden size 128) with
 enough layers for 2,000 and 8,000 modules, real random weights (fixed seed) on CPU.
 
 Goals: time ours / direct <= 1.10 and peak RSS ours / direct <= 1.3 on MiniLM and on the 2,000-module
@@ -33,7 +33,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import common
-from smashconfig.demo_models import TINY_LLAMA_SHAPE
+from smashconfig.cli.models import TINY_LLAMA_SHAPE
 
 RUNS = 5  # fresh processes per (method, model) on MiniLM and the 2,000-module Llama
 RUNS_8K = 3  # ... on the 8,000-module Llama (pruna's way takes ~15 s there)
@@ -43,7 +43,7 @@ MEMORY_RATIO_GOAL = 1.3
 PRUNA_SPEEDUP_GOAL = 2.0
 SEED = 0
 
-#: ``smashconfig.demo_models.tiny_llama``'s shape; only the number of layers changes.
+#: ``smashconfig.cli.models.tiny_llama``'s shape; only the number of layers changes.
 LLAMA_SHAPE = TINY_LLAMA_SHAPE
 #: LlamaForCausalLM: 13 modules per decoder layer; model, embed_tokens, layers, norm, rotary_emb, lm_head.
 MODULES_PER_LAYER = 13
@@ -96,7 +96,7 @@ def build_model(name: str) -> Tuple[Any, Optional[List[str]], Dict[str, Any]]:
     import torch
 
     if name == "minilm":
-        from smashconfig.demo_models import minilm
+        from smashconfig.cli.models import minilm
 
         model = minilm().model
         head = None  # a BertModel: get_output_embeddings() is None, no lm_head
@@ -277,8 +277,8 @@ def breakdown(model_name: str) -> Dict[str, Any]:
     from smashconfig import plan_smash
 
     try:
-        from smashconfig.smashing import apply_plan, preflight
-        from smashconfig.snapshot import ModelSnapshot
+        from smashconfig.apply.smash import apply_plan, preflight
+        from smashconfig.apply.snapshot import ModelSnapshot
     except ImportError as error:
         return {"skipped": str(error)}
     model, _, description = build_model(model_name)

@@ -24,7 +24,7 @@ RUNS = 10
 IMPORT_GOAL_S = 0.3
 HELP_GOAL_S = 0.5
 #: Not forbidden, but worth seeing when they show up in start-up.
-NOTABLE_MODULES = ("numpy", "yaml", "safetensors", "tqdm", "scipy", "smashconfig.config", "smashconfig.commands")
+NOTABLE_MODULES = ("numpy", "yaml", "safetensors", "tqdm", "scipy", "smashconfig.config.smash_config", "smashconfig.cli.commands")
 
 _LOADED = """
 import sys

@@ -13,28 +13,28 @@ from typing import TYPE_CHECKING, Any, List
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "SmashConfig": "smashconfig.config",
-    "Algorithm": "smashconfig.algorithm",
-    "register_algorithm": "smashconfig.registry",
-    "unregister_algorithm": "smashconfig.registry",
-    "plan_smash": "smashconfig.plan",
-    "SmashPlan": "smashconfig.plan",
-    "smash": "smashconfig.smashing",
-    "save_smashed": "smashconfig.saving",
-    "load_smashed": "smashconfig.saving",
+    "SmashConfig": "smashconfig.config.smash_config",
+    "Algorithm": "smashconfig.contract.algorithm",
+    "register_algorithm": "smashconfig.contract.registry",
+    "unregister_algorithm": "smashconfig.contract.registry",
+    "plan_smash": "smashconfig.plan.smash_plan",
+    "SmashPlan": "smashconfig.plan.smash_plan",
+    "smash": "smashconfig.apply.smash",
+    "save_smashed": "smashconfig.apply.saving",
+    "load_smashed": "smashconfig.apply.saving",
     "SmashConfigError": "smashconfig.errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 if TYPE_CHECKING:
-    from smashconfig.algorithm import Algorithm
-    from smashconfig.config import SmashConfig
+    from smashconfig.contract.algorithm import Algorithm
+    from smashconfig.config.smash_config import SmashConfig
     from smashconfig.errors import SmashConfigError
-    from smashconfig.plan import SmashPlan, plan_smash
-    from smashconfig.registry import register_algorithm, unregister_algorithm
-    from smashconfig.saving import load_smashed, save_smashed
-    from smashconfig.smashing import smash
+    from smashconfig.plan.smash_plan import SmashPlan, plan_smash
+    from smashconfig.contract.registry import register_algorithm, unregister_algorithm
+    from smashconfig.apply.saving import load_smashed, save_smashed
+    from smashconfig.apply.smash import smash
 
 
 def __getattr__(name: str) -> Any:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from smashconfig import SmashConfig, load_smashed, plan_smash, smash
-from smashconfig import demo_models
+from smashconfig.cli import models as demo_models
 from smashconfig.cli import main
 
 from smash_models import meta_like, quantized_paths, state_bytes

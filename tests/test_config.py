@@ -14,7 +14,7 @@ from ConfigSpace.hyperparameters import CategoricalHyperparameter
 
 from smashconfig import SmashConfig
 from smashconfig.errors import TargetPatternWarning
-from smashconfig.registry import default_registry
+from smashconfig.contract.registry import default_registry
 from smashconfig.target_modules import expand_list_of_targeted_paths
 
 from models import leaf_paths

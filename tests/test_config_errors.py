@@ -18,7 +18,7 @@ from smashconfig.errors import (
     UnknownKeyError,
     WrongTypeError,
 )
-from smashconfig.registry import register_algorithm, unregister_algorithm
+from smashconfig.contract.registry import register_algorithm, unregister_algorithm
 
 
 def state(cfg: SmashConfig) -> Tuple[Any, ...]:

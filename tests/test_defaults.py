@@ -10,7 +10,7 @@ from torch import nn
 
 from smashconfig import SmashConfig
 from smashconfig.errors import NoTargetsError, TargetPatternWarning
-from smashconfig.registry import default_registry
+from smashconfig.contract.registry import default_registry
 from smashconfig.target_modules import expand_list_of_targeted_paths, normalize_target_modules
 
 import models

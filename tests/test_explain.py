@@ -7,10 +7,10 @@ import warnings
 import pytest
 from torch import nn
 
-from smashconfig import demo_models
+from smashconfig.cli import models as demo_models
 from smashconfig.cli import main
 from smashconfig.errors import TargetModulesError, TargetPatternWarning
-from smashconfig.registry import default_registry
+from smashconfig.contract.registry import default_registry
 from smashconfig.target_modules import Explanation, TargetRecord, expand_list_of_targeted_paths, explain_targets
 
 from explain_models import demo, llava, meta_llama, module_paths

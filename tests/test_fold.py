@@ -7,7 +7,7 @@ from typing import List, Set
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smashconfig import demo_models
+from smashconfig.cli import models as demo_models
 from smashconfig.cli import main
 from smashconfig.errors import TargetPatternWarning
 from smashconfig.target_modules import explain_targets

@@ -9,7 +9,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import pytest
 from torch import nn
 
-from smashconfig import SmashConfig, demo_models, plan_smash, smash
+from smashconfig import SmashConfig, plan_smash, smash
+from smashconfig.cli import models as demo_models
 from smashconfig.cli import main
 from smashconfig.errors import SmashConfigError, TargetPatternError, TargetPatternWarning
 from smashconfig.target_modules import expand_list_of_targeted_paths, explain_targets

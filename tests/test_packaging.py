@@ -19,7 +19,7 @@ import json, sys
 import smashconfig
 import smashconfig.algorithms.quanto as quanto
 import smashconfig.algorithms.lora as lora
-from smashconfig.registry import default_registry
+from smashconfig.contract.registry import default_registry
 from smashconfig import SmashConfig
 print(json.dumps({
     "smashconfig": smashconfig.__file__,

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from smashconfig import SmashConfig, load_smashed, save_smashed, smash
-from smashconfig import demo_models
+from smashconfig.cli import models as demo_models
 
 import models
 from models import leaf_paths

@@ -18,7 +18,7 @@ from smashconfig.errors import (
     UnknownKeyError,
     WrongTypeError,
 )
-from smashconfig.registry import ENTRY_POINT_GROUP, Registry, default_registry
+from smashconfig.contract.registry import ENTRY_POINT_GROUP, Registry, default_registry
 from smashconfig.target_modules import expand_list_of_targeted_paths
 
 

@@ -5,10 +5,11 @@ import json
 import pytest
 from torch import nn
 
-from smashconfig import SmashConfig, SmashPlan, demo_models, load_smashed, plan_smash, save_smashed, smash
+from smashconfig import SmashConfig, SmashPlan, load_smashed, plan_smash, save_smashed, smash
+from smashconfig.cli import models as demo_models
 from smashconfig.cli import main
 from smashconfig.errors import SavedModelError
-from smashconfig.saving import check_fits
+from smashconfig.apply.saving import check_fits
 
 import models
 from explain_models import rename_module

@@ -10,8 +10,8 @@ from smashconfig.errors import TargetModulesError
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE
 
 if TYPE_CHECKING:
-    from smashconfig.acting import Split
-    from smashconfig.algorithm import Algorithm
+    from smashconfig.target_modules.acting import Split
+    from smashconfig.contract.algorithm import Algorithm
     from smashconfig.target_modules.resolve import Resolution
     from smashconfig.target_modules.tree import ModuleIndex
 
@@ -62,7 +62,7 @@ class Explanation(Sequence[TargetRecord]):
 
     def record(self, path: str) -> TargetRecord:
         """The record of the module at ``path``."""
-        from smashconfig.didyoumean import did_you_mean
+        from smashconfig.text.didyoumean import did_you_mean
         from smashconfig.errors import UnknownPathError
 
         for record in self.records:
@@ -112,9 +112,9 @@ def explain_targets(
     are :class:`~smashconfig.errors.TargetPatternWarning` warnings (also listed in
     ``.warnings``); ``strict=True`` raises them as one error instead.
     """
-    from smashconfig.acting import split_targets
-    from smashconfig.defaults import infer_default_targets
-    from smashconfig.registry import default_registry
+    from smashconfig.target_modules.acting import split_targets
+    from smashconfig.target_modules.defaults import infer_default_targets
+    from smashconfig.contract.registry import default_registry
     from smashconfig.target_modules.lint import check_targets
     from smashconfig.target_modules.resolve import emit, resolve
     from smashconfig.target_modules.suggest import no_targets_message

@@ -20,7 +20,7 @@ from smashconfig.target_modules.resolve import Resolution, unmatched_pattern_war
 from smashconfig.text import examples, plural
 
 if TYPE_CHECKING:
-    from smashconfig.algorithm import Algorithm
+    from smashconfig.contract.algorithm import Algorithm
     from smashconfig.target_modules.tree import ModuleIndex
 
 _NUMBER_STAR = re.compile(r"(?:^|(?<=\.))(\d+)\*")
@@ -54,7 +54,7 @@ def target_warnings(
     key: str,
 ) -> List[str]:
     """Resolve ``target_modules`` on ``model`` and return every warning, ``nothing selected`` included."""
-    from smashconfig.acting import split_targets
+    from smashconfig.target_modules.acting import split_targets
     from smashconfig.target_modules.resolve import resolve
     from smashconfig.target_modules.suggest import no_targets_message
 
@@ -74,8 +74,8 @@ def check_targets(
     key: str,
 ) -> List[str]:
     """Every warning for ``resolution`` on ``model`` (``acted``: what the algorithm acts on)."""
-    from smashconfig.acting import actable
-    from smashconfig.defaults import output_heads
+    from smashconfig.target_modules.acting import actable
+    from smashconfig.target_modules.defaults import output_heads
 
     index = resolution.index
     context = LintContext(

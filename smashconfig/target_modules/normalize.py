@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Dict, List, Literal, Optional
 
-from smashconfig.didyoumean import did_you_mean
+from smashconfig.text.didyoumean import did_you_mean
 from smashconfig.errors import TargetModulesError, TargetModulesTypeError, describe
 
 TARGET_MODULES_TYPE = Dict[Literal["include", "exclude"], List[str]]

@@ -13,18 +13,18 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
-from smashconfig.acting import split_targets
-from smashconfig.defaults import infer_default_targets
+from smashconfig.target_modules.acting import split_targets
+from smashconfig.target_modules.defaults import infer_default_targets
 from smashconfig.errors import PlanError, SavedModelError
-from smashconfig.registry import default_registry
+from smashconfig.contract.registry import default_registry
 from smashconfig.target_modules.lint import check_targets
 from smashconfig.target_modules.resolve import check_resolution, emit, resolve
 from smashconfig.target_modules.tree import index_modules
 from smashconfig.text import plural
 
 if TYPE_CHECKING:
-    from smashconfig.config import SmashConfig
-    from smashconfig.plan_diff import PlanDiff
+    from smashconfig.config.smash_config import SmashConfig
+    from smashconfig.plan.verify import PlanDiff
     from smashconfig.target_modules import TARGET_MODULES_TYPE
     from smashconfig.target_modules.tree import ModuleIndex
 
@@ -70,7 +70,7 @@ class SmashPlan:
 
     def step(self, algorithm: str) -> PlanStep:
         """The step of ``algorithm``."""
-        from smashconfig.didyoumean import did_you_mean
+        from smashconfig.text.didyoumean import did_you_mean
         from smashconfig.errors import UnknownAlgorithmError
 
         for step in self.steps:
@@ -119,12 +119,12 @@ class SmashPlan:
         The result is falsy (``.ok``) when ``model`` resolves exactly as planned; ``str()`` of it is
         a report. Use it on an unsmashed model of the same architecture, e.g. before loading.
         """
-        from smashconfig.plan_diff import verify_plan
+        from smashconfig.plan.verify import verify_plan
 
         return verify_plan(self, model)
 
     def __str__(self) -> str:
-        from smashconfig.plan_render import render_plan
+        from smashconfig.plan.render import render_plan
 
         return render_plan(self)
 
@@ -138,7 +138,7 @@ def plan_smash(model: Any, config: Union["SmashConfig", Mapping[str, Any]], *, s
     makes them errors.
     """
     from smashconfig import __version__
-    from smashconfig.config import SmashConfig
+    from smashconfig.config.smash_config import SmashConfig
 
     if not isinstance(config, SmashConfig):
         config = SmashConfig.from_dict(config)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from smashconfig.target_modules.fold import fold
 
 if TYPE_CHECKING:
-    from smashconfig.plan import PlanStep, SmashPlan
+    from smashconfig.plan.smash_plan import PlanStep, SmashPlan
 
 
 @dataclass
@@ -71,8 +71,8 @@ class PlanDiff:
 
 def verify_plan(plan: "SmashPlan", model: Any) -> PlanDiff:
     """Re-resolve each step's patterns (as recorded, inferred ones too) on ``model`` and compare."""
-    from smashconfig.acting import split_targets
-    from smashconfig.registry import default_registry
+    from smashconfig.target_modules.acting import split_targets
+    from smashconfig.contract.registry import default_registry
     from smashconfig.target_modules.resolve import resolve
     from smashconfig.target_modules.tree import index_modules
 

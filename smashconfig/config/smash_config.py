@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from smashconfig.didyoumean import did_you_mean
+from smashconfig.text.didyoumean import did_you_mean
 from smashconfig.errors import (
     GroupConflictError,
     IllegalValueError,
@@ -23,8 +23,8 @@ from smashconfig.errors import (
     WrongTypeError,
     describe,
 )
-from smashconfig.hyperparameters import check_value, default_of
-from smashconfig.registry import KeySpec, Registry, default_registry
+from smashconfig.contract.hyperparameters import check_value, default_of
+from smashconfig.contract.registry import KeySpec, Registry, default_registry
 
 if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace
@@ -58,7 +58,7 @@ class SmashConfig(MutableMapping):
             return self._values.get(key)
         self._require_active(spec, "read")
         if key not in self._active_hyperparameters():
-            from smashconfig.space import _conditions_text
+            from smashconfig.config.space import _conditions_text
 
             raise InactiveAlgorithmError(
                 f"cannot read {key!r}: it is inactive with the current values; it applies only when "
@@ -162,7 +162,7 @@ class SmashConfig(MutableMapping):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SmashConfig":
         """A config from the nested form (``{"quanto": {...}}``) or flat keys (``{"quantizer": "quanto"}``)."""
-        from smashconfig.config_dict import entries_from_dict
+        from smashconfig.config.from_dict import entries_from_dict
 
         config = cls()
         values: Dict[str, Any] = {}
@@ -183,27 +183,27 @@ class SmashConfig(MutableMapping):
 
     def to_yaml(self, path: Union[str, Path, None] = None) -> str:
         """The config as YAML text (nested form); also written to ``path`` when given."""
-        from smashconfig.io import dump_yaml
+        from smashconfig.config.files import dump_yaml
 
         return dump_yaml(self.to_dict(), path)
 
     @classmethod
     def from_yaml(cls, path_or_text: Union[str, Path]) -> "SmashConfig":
         """A config from a YAML file (a ``Path`` or a string naming an existing file) or YAML text."""
-        from smashconfig.io import load_config
+        from smashconfig.config.files import load_config
 
         return load_config(path_or_text, "yaml")
 
     def to_json(self, path: Union[str, Path, None] = None) -> str:
         """The config as JSON text (nested form); also written to ``path`` when given."""
-        from smashconfig.io import dump_json
+        from smashconfig.config.files import dump_json
 
         return dump_json(self.to_dict(), path)
 
     @classmethod
     def from_json(cls, path_or_text: Union[str, Path]) -> "SmashConfig":
         """A config from a JSON file (a ``Path`` or a string naming an existing file) or JSON text."""
-        from smashconfig.io import load_config
+        from smashconfig.config.files import load_config
 
         return load_config(path_or_text, "json")
 
@@ -243,7 +243,7 @@ class SmashConfig(MutableMapping):
         Patterns the user wrote are checked against the model: each classic mistake is a
         :class:`~smashconfig.errors.TargetPatternWarning` (an error under ``strict=True``).
         """
-        from smashconfig.defaults import infer_default_targets
+        from smashconfig.target_modules.defaults import infer_default_targets
         from smashconfig.target_modules.lint import target_warnings
         from smashconfig.target_modules.resolve import emit
         from smashconfig.target_modules.tree import index_modules
@@ -319,7 +319,7 @@ class SmashConfig(MutableMapping):
         return keys
 
     def _active_hyperparameters(self) -> set:
-        from smashconfig.space import active_keys
+        from smashconfig.config.space import active_keys
 
         return active_keys(self._registry, self._values)
 
@@ -363,7 +363,7 @@ class SmashConfig(MutableMapping):
         return self._registry.get(name)
 
     def _param_changes(self, name: str, params: Any) -> List[Tuple[str, Any]]:
-        from smashconfig.config_dict import hyperparameter_entries
+        from smashconfig.config.from_dict import hyperparameter_entries
 
         return [(entry.key, entry.value) for entry in hyperparameter_entries(name, params, self._registry)]
 
@@ -416,6 +416,6 @@ class SmashConfig(MutableMapping):
 
     def _commit(self, values: Dict[str, Any], explicitly_set: Iterable[str] = ()) -> None:
         """Check ``values`` as a whole against the space, then make them this config's values."""
-        from smashconfig.space import settle
+        from smashconfig.config.space import settle
 
         self._values = settle(self._registry, values, explicitly_set)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, Set
 
 from smashconfig.errors import IllegalValueError, InactiveAlgorithmError
-from smashconfig.hyperparameters import default_of, is_target_modules
-from smashconfig.registry import Registry
+from smashconfig.contract.hyperparameters import default_of, is_target_modules
+from smashconfig.contract.registry import Registry
 
 
 def _selection(registry: Registry, values: Dict[str, Any]) -> Dict[str, Any]:

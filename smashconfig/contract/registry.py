@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
-from smashconfig.algorithm import Algorithm
-from smashconfig.didyoumean import did_you_mean
+from smashconfig.contract.algorithm import Algorithm
+from smashconfig.text.didyoumean import did_you_mean
 from smashconfig.errors import RegistryError, UnknownAlgorithmError
 
 if TYPE_CHECKING:
@@ -252,7 +252,7 @@ def _check_clashes(name: str, group: str, local: List[str], registry: Registry) 
 def _build_space(registry: Registry) -> "ConfigurationSpace":
     from ConfigSpace import Categorical, ConfigurationSpace
 
-    from smashconfig.hyperparameters import TargetModules
+    from smashconfig.contract.hyperparameters import TargetModules
 
     space = ConfigurationSpace()
     algorithms = registry.algorithms()

@@ -22,7 +22,7 @@ from smashconfig.target_modules.tree import ModuleIndex, components, index_modul
 if TYPE_CHECKING:
     from torch import nn
 
-    from smashconfig.algorithm import Algorithm
+    from smashconfig.contract.algorithm import Algorithm
 
 DENOISERS = ("transformer", "unet")
 

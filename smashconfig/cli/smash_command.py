@@ -6,19 +6,19 @@ import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
-from smashconfig.commands import out
+from smashconfig.cli.commands import out
 
 if TYPE_CHECKING:
     import torch
 
-    from smashconfig.config import SmashConfig
+    from smashconfig.config.smash_config import SmashConfig
 
 
 def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
-    from smashconfig.demo_models import load_model
-    from smashconfig.plan import plan_smash
-    from smashconfig.saving import check_save_directory, save_smashed
-    from smashconfig.smashing import smash
+    from smashconfig.cli.models import load_model
+    from smashconfig.plan.smash_plan import plan_smash
+    from smashconfig.apply.saving import check_save_directory, save_smashed
+    from smashconfig.apply.smash import smash
 
     if args.output:
         check_save_directory(args.output)
@@ -50,7 +50,7 @@ def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
 
 def weight_bytes(model: Any) -> int:
     """Bytes of the saved state (tied tensors counted once), as ``save_smashed`` would store it."""
-    from smashconfig.saving import state_tensors
+    from smashconfig.apply.saving import state_tensors
 
     seen = set()
     total = 0

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
 if TYPE_CHECKING:
-    from smashconfig.algorithm import Algorithm
+    from smashconfig.contract.algorithm import Algorithm
     from smashconfig.target_modules.tree import ModuleIndex
 
 

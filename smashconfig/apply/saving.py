@@ -19,7 +19,7 @@ from smashconfig.errors import SavedModelError
 if TYPE_CHECKING:
     import torch
 
-    from smashconfig.plan import SmashPlan
+    from smashconfig.plan.smash_plan import SmashPlan
 
 logger = logging.getLogger("smashconfig")
 
@@ -60,7 +60,7 @@ def save_smashed(model: Any, directory: Union[str, Path]) -> Path:
     tensors.update(buffers)
     save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(directory / WEIGHTS))
     (directory / PLAN).write_text(plan.to_json(), encoding="utf-8")
-    from smashconfig.io import dump_yaml
+    from smashconfig.config.files import dump_yaml
 
     dump_yaml(plan.config, directory / CONFIG)
     manifest = {
@@ -90,8 +90,8 @@ def load_smashed(directory: Union[str, Path], model: Any) -> Any:
     """
     from safetensors.torch import load_file
 
-    from smashconfig.smashing import apply_plan
-    from smashconfig.snapshot import ModelSnapshot
+    from smashconfig.apply.smash import apply_plan
+    from smashconfig.apply.snapshot import ModelSnapshot
 
     directory = Path(directory)
     manifest = read_manifest(directory)
@@ -157,8 +157,8 @@ def read_manifest(directory: Path) -> Dict[str, Any]:
 
 def read_plan(directory: Path) -> "SmashPlan":
     """The saved plan, checked against the saved config."""
-    from smashconfig.config import SmashConfig
-    from smashconfig.plan import SmashPlan
+    from smashconfig.config.smash_config import SmashConfig
+    from smashconfig.plan.smash_plan import SmashPlan
 
     plan = SmashPlan.from_json((directory / PLAN).read_text(encoding="utf-8"))
     config = SmashConfig.from_yaml(directory / CONFIG)
@@ -169,7 +169,7 @@ def read_plan(directory: Path) -> "SmashPlan":
 
 def check_fits(plan: "SmashPlan", model: Any) -> None:
     """``model`` resolves exactly as the plan recorded, and is not smashed already."""
-    from smashconfig.layers import has_adapter, is_quantized
+    from smashconfig.contract.layers import has_adapter, is_quantized
     from smashconfig.target_modules.tree import index_modules
 
     index = index_modules(model)
@@ -190,7 +190,7 @@ def check_fits(plan: "SmashPlan", model: Any) -> None:
 
 
 def _algorithms(plan: "SmashPlan") -> List[Any]:
-    from smashconfig.registry import default_registry
+    from smashconfig.contract.registry import default_registry
 
     return [default_registry().get(step.algorithm) for step in plan.steps]
 

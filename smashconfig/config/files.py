@@ -12,7 +12,7 @@ from smashconfig.errors import ConfigFileError, ConfigFileNotFoundError, SmashCo
 if TYPE_CHECKING:
     import yaml
 
-    from smashconfig.config import SmashConfig
+    from smashconfig.config.smash_config import SmashConfig
 
 Lines = Dict[Tuple[str, ...], int]
 """Line number (1-based) of each key, by its path in the document: ``("quanto", "weight_bits")``."""
@@ -27,7 +27,7 @@ _SUFFIXES = {"yaml": (".yaml", ".yml"), "json": (".json",)}
 
 def load_config(source: Union[str, Path], fmt: str) -> "SmashConfig":
     """A :class:`SmashConfig` from a file or text in ``fmt`` (``"yaml"`` or ``"json"``)."""
-    from smashconfig.config import SmashConfig
+    from smashconfig.config.smash_config import SmashConfig
 
     text, name = read_source(source, fmt)
     data, lines = parse_yaml(text, name) if fmt == "yaml" else parse_json(text, name)

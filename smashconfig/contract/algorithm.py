@@ -68,8 +68,8 @@ class Algorithm:
         return self.skip_reason(path, module, self.default_params()) is None
 
     def default_target_modules(self, model: Any) -> "TARGET_MODULES_TYPE":
-        """The ``target_modules`` used when the config leaves it ``None`` (see :mod:`smashconfig.defaults`)."""
-        from smashconfig.defaults import infer_default_targets
+        """The ``target_modules`` used when the config leaves it ``None`` (see :mod:`smashconfig.target_modules.defaults`)."""
+        from smashconfig.target_modules.defaults import infer_default_targets
 
         return infer_default_targets(model, self).target_modules
 
@@ -101,7 +101,7 @@ class Algorithm:
 
     def default_params(self) -> Dict[str, Any]:
         """Every hyperparameter at its default, as plain values (``target_modules`` is ``None``)."""
-        from smashconfig.hyperparameters import default_of
+        from smashconfig.contract.hyperparameters import default_of
 
         params = {hp.name: default_of(hp) for hp in self.hyperparameters()}
         params["target_modules"] = None

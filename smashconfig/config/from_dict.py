@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
-from smashconfig.didyoumean import did_you_mean
+from smashconfig.text.didyoumean import did_you_mean
 from smashconfig.errors import (
     GroupConflictError,
     IllegalValueError,
@@ -15,7 +15,7 @@ from smashconfig.errors import (
     WrongTypeError,
     describe,
 )
-from smashconfig.registry import Registry
+from smashconfig.contract.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The ``smashconfig`` command: argument parsing only (``--help`` imports nothing heavy).
 
-Each subcommand's work lives in :mod:`smashconfig.commands`, imported when it runs. User
+Each subcommand's work lives in :mod:`smashconfig.cli.commands`, imported when it runs. User
 mistakes print one line (``file:line: reason`` for config files) and exit with status 2.
 """
 
@@ -64,7 +64,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         format="%(message)s",
         stream=sys.stderr,
     )
-    from smashconfig import commands
+    from smashconfig.cli import commands
     from smashconfig.errors import SmashConfigError, TargetPatternWarning
 
     try:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Dict, List
 from smashconfig.text import examples, table
 
 if TYPE_CHECKING:
-    from smashconfig.plan import PlanStep, SmashPlan
+    from smashconfig.plan.smash_plan import PlanStep, SmashPlan
 
 
 def render_plan(plan: "SmashPlan") -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List
 from smashconfig.text import table
 
 if TYPE_CHECKING:
-    from smashconfig.config import SmashConfig
+    from smashconfig.config.smash_config import SmashConfig
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,15 +30,15 @@ def out(text: str = "") -> None:
 
 def load(path: str) -> "SmashConfig":
     """A config from a ``.json`` file, or YAML otherwise."""
-    from smashconfig.config import SmashConfig
+    from smashconfig.config.smash_config import SmashConfig
 
     source = Path(path)
     return SmashConfig.from_json(source) if source.suffix == ".json" else SmashConfig.from_yaml(source)
 
 
 def algorithms(args: argparse.Namespace) -> int:
-    from smashconfig.hyperparameters import allowed, default_of
-    from smashconfig.registry import default_registry
+    from smashconfig.contract.hyperparameters import allowed, default_of
+    from smashconfig.contract.registry import default_registry
 
     registry = default_registry()
     keys = registry.keys()
@@ -66,12 +66,12 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def targets(args: argparse.Namespace) -> int:
-    from smashconfig.cli_targets import show_targets
+    from smashconfig.cli.targets_command import show_targets
 
     return show_targets(args, load(args.config))
 
 
 def smash(args: argparse.Namespace) -> int:
-    from smashconfig.cli_smash import run_smash
+    from smashconfig.cli.smash_command import run_smash
 
     return run_smash(args, load(args.config))

@@ -17,7 +17,7 @@ from ConfigSpace.hyperparameters import (
     OrdinalHyperparameter,
 )
 
-from smashconfig.didyoumean import did_you_mean
+from smashconfig.text.didyoumean import did_you_mean
 from smashconfig.errors import IllegalValueError, WrongTypeError, describe
 from smashconfig.target_modules.normalize import SHAPE, normalize_target_modules
 

@@ -9,16 +9,16 @@ from collections import abc
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
 from smashconfig.errors import PlanError, SmashError, describe
-from smashconfig.modes import carry_modes, record_modes
-from smashconfig.plan import plan_smash
-from smashconfig.progress import TrackedPaths
-from smashconfig.registry import default_registry
-from smashconfig.snapshot import ModelSnapshot, paused_gc
+from smashconfig.apply.modes import carry_modes, record_modes
+from smashconfig.plan.smash_plan import plan_smash
+from smashconfig.apply.progress import TrackedPaths
+from smashconfig.contract.registry import default_registry
+from smashconfig.apply.snapshot import ModelSnapshot, paused_gc
 
 if TYPE_CHECKING:
-    from smashconfig.algorithm import Algorithm
-    from smashconfig.config import SmashConfig
-    from smashconfig.plan import SmashPlan
+    from smashconfig.contract.algorithm import Algorithm
+    from smashconfig.config.smash_config import SmashConfig
+    from smashconfig.plan.smash_plan import SmashPlan
 
 logger = logging.getLogger("smashconfig")
 

@@ -7,21 +7,21 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smashconfig.commands import out
+from smashconfig.cli.commands import out
 from smashconfig.errors import SavedModelError
 
 if TYPE_CHECKING:
-    from smashconfig.config import SmashConfig
-    from smashconfig.plan import SmashPlan
+    from smashconfig.config.smash_config import SmashConfig
+    from smashconfig.plan.smash_plan import SmashPlan
 
 
 def show_targets(args: argparse.Namespace, config: "SmashConfig") -> int:
-    from smashconfig.demo_models import load_model
-    from smashconfig.plan import plan_smash
+    from smashconfig.cli.models import load_model
+    from smashconfig.plan.smash_plan import plan_smash
 
     model = load_model(args.model).model
     if args.against:
-        from smashconfig.plan_diff import compare_plans
+        from smashconfig.plan.verify import compare_plans
 
         diff = compare_plans(read_plan(args.against), plan_smash(model, config, strict=args.strict))
         out(json.dumps(diff.to_dict(), indent=1) if args.json else str(diff))
@@ -50,7 +50,7 @@ def explain(args: argparse.Namespace, config: "SmashConfig", model: object) -> i
 
 def read_plan(path: str) -> "SmashPlan":
     """A plan from a plan.json file, or from the plan.json inside a saved smashed-model directory."""
-    from smashconfig.plan import SmashPlan
+    from smashconfig.plan.smash_plan import SmashPlan
 
     source = Path(path)
     if source.is_dir():

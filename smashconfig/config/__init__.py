@@ -1,0 +1,1 @@
+"""SmashConfig, the ConfigurationSpace behind it, and its YAML/JSON forms (floor 3)."""
