@@ -123,10 +123,10 @@ def test_unknown_key_of_another_type(cfg):
     assert "3" in message
 
 
-def test_algorithm_name_used_as_a_key(cfg):
-    message = refuse(cfg, lambda: cfg.__setitem__("quanto", {"weight_bits": "qint8"}), UnknownKeyError, KeyError)
-    assert "'quanto'" in message
-    assert "cfg['quantizer'] = 'quanto'" in message or "cfg.add('quanto')" in message
+def test_an_algorithm_key_takes_only_true_or_false(cfg):
+    message = refuse(cfg, lambda: cfg.__setitem__("quanto", {"weight_bits": "qint8"}), WrongTypeError, TypeError)
+    assert "cfg['quanto'] takes True" in message
+    assert "cfg.add({'quanto': {...}})" in message
 
 
 def test_unknown_hyperparameter_in_add_dict(cfg):
@@ -135,10 +135,15 @@ def test_unknown_hyperparameter_in_add_dict(cfg):
     assert "Did you mean 'weight_bits'" in message
 
 
-def test_prefixed_hyperparameter_inside_an_algorithm_section(cfg):
-    message = refuse(cfg, lambda: cfg.add({"quanto": {"quanto_weight_bits": "qint8"}}), UnknownKeyError, KeyError)
-    assert "'quanto_weight_bits'" in message
-    assert "'weight_bits'" in message
+def test_a_hyperparameter_given_with_and_without_its_prefix(cfg):
+    change = lambda: cfg.add({"quanto": {"quanto_weight_bits": "qint4", "weight_bits": "qint8"}})  # noqa: E731
+    message = refuse(cfg, change, IllegalValueError, ValueError)
+    assert "'weight_bits' twice" in message and "'quanto_weight_bits'" in message
+
+
+def test_an_unknown_prefixed_key_in_add(cfg):
+    message = refuse(cfg, lambda: cfg.add({"quanto_weigth_bits": "qint4"}), UnknownKeyError, KeyError)
+    assert "Did you mean 'quanto_weight_bits'" in message
 
 
 def test_unknown_top_level_key_in_from_dict():

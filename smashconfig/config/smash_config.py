@@ -14,11 +14,9 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Un
 
 from smashconfig.text.didyoumean import did_you_mean
 from smashconfig.errors import (
-    GroupConflictError,
     IllegalValueError,
     InactiveAlgorithmError,
     SmashConfigError,
-    UnknownAlgorithmError,
     UnknownKeyError,
     WrongTypeError,
     describe,
@@ -31,7 +29,7 @@ if TYPE_CHECKING:
 
     from smashconfig.target_modules import TARGET_MODULES_TYPE
 
-AlgorithmsSpec = Union[str, Iterable[str], Mapping[str, Optional[Mapping[str, Any]]]]
+AlgorithmsSpec = Union[str, Iterable[str], Mapping[str, Any]]
 """What :meth:`SmashConfig.add` takes: a name, names, or ``{name: {hyperparameter: value}}``."""
 
 
@@ -53,6 +51,8 @@ class SmashConfig(MutableMapping):
     # ----- mapping protocol ------------------------------------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
+        if self._is_algorithm(key):
+            return self._values.get(self._registry.get(key).group) == key
         spec = self._spec(key)
         if spec.is_group:
             return self._values.get(key)
@@ -73,10 +73,13 @@ class SmashConfig(MutableMapping):
     def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
         """Set several keys at once, all or nothing: group keys first, then hyperparameters."""
         changes = list(dict(other, **kwargs).items())
-        changes.sort(key=lambda change: not self._spec(change[0]).is_group)
+        changes.sort(key=lambda change: not (self._is_algorithm(change[0]) or self._spec(change[0]).is_group))
         self._commit(self._with(dict(self._values), changes), [key for key, _ in changes])
 
     def __delitem__(self, key: str) -> None:
+        if self._is_algorithm(key):
+            self[key] = False
+            return
         spec = self._spec(key)
         if spec.is_group:
             self[key] = None
@@ -107,10 +110,13 @@ class SmashConfig(MutableMapping):
         """Activate algorithms, optionally with hyperparameters; returns the config.
 
         ``cfg.add("quanto")``, ``cfg.add(["quanto", "lora"])``,
-        ``cfg.add({"quanto": {"weight_bits": "qint4"}})``. Adding an active algorithm again keeps
-        its values and updates the ones given.
+        ``cfg.add({"quanto": {"weight_bits": "qint4"}})`` (or ``{"quanto": {"quanto_weight_bits": ...}}``),
+        and keys as in item assignment: ``cfg.add({"quanto_target_modules": {...}})``. Adding an
+        active algorithm again keeps its values and updates the ones given.
         """
-        changes = self._add_changes(algorithms)
+        from smashconfig.config.from_dict import add_changes
+
+        changes = add_changes(algorithms, self._values, self._registry)
         self._commit(self._with(dict(self._values), changes), [key for key, _ in changes])
         return self
 
@@ -269,17 +275,14 @@ class SmashConfig(MutableMapping):
 
     # ----- internals -------------------------------------------------------------------------------
 
+    def _is_algorithm(self, key: Any) -> bool:
+        """Whether ``key`` names an algorithm (``cfg["quanto"] = True`` activates it, as in pruna)."""
+        return isinstance(key, str) and key not in self._registry.keys() and key in self._registry.algorithms()
+
     def _spec(self, key: Any) -> KeySpec:
         keys = self._registry.keys()
         if isinstance(key, str) and key in keys:
             return keys[key]
-        if isinstance(key, str) and key in self._registry.algorithms():
-            algorithm = self._registry.get(key)
-            raise UnknownKeyError(
-                f"{key!r} is an algorithm, not a key; select it with cfg[{algorithm.group!r}] = {key!r} "
-                f"or cfg.add({key!r}).",
-                key=key,
-            )
         raise UnknownKeyError(
             f"unknown key {key!r}; keys are group keys ({', '.join(map(repr, self._registry.groups()))}) and "
             "'<algorithm>_<hyperparameter>' keys such as 'quanto_weight_bits'."
@@ -323,53 +326,14 @@ class SmashConfig(MutableMapping):
 
         return active_keys(self._registry, self._values)
 
-    def _add_changes(self, algorithms: AlgorithmsSpec) -> List[Tuple[str, Any]]:
-        """The (key, value) changes that ``add(algorithms)`` means; checks names and groups."""
-        if isinstance(algorithms, str):
-            items: List[Tuple[Any, Any]] = [(algorithms, None)]
-        elif isinstance(algorithms, Mapping):
-            items = list(algorithms.items())
-        elif isinstance(algorithms, Iterable):
-            items = [(name, None) for name in algorithms]
-        else:
-            raise WrongTypeError(
-                f"add() takes an algorithm name, a list of names, or {{name: {{hyperparameter: value}}}}; "
-                f"got {describe(algorithms)}."
-            )
-        changes: List[Tuple[str, Any]] = []
-        chosen: Dict[str, str] = {}
-        for name, params in items:
-            algorithm = self._algorithm_for_add(name)
-            group = algorithm.group
-            other = chosen.get(group) or self._values.get(group)
-            if other is not None and other != name:
-                raise GroupConflictError(
-                    f"cannot add {name!r}: the {group} is already {other!r}, and a config holds one algorithm "
-                    f"per group; remove {other!r} first or set cfg[{group!r}] = {name!r}.",
-                    key=group,
-                )
-            chosen[group] = name
-            changes.append((group, name))
-            changes.extend(self._param_changes(name, params))
-        return changes
-
-    def _algorithm_for_add(self, name: Any) -> Any:
-        if isinstance(name, str) and name in self._registry.groups():
-            raise UnknownAlgorithmError(
-                f"{name!r} is a group, not an algorithm; add one of its algorithms: "
-                f"{', '.join(map(repr, self._registry.groups()[name]))}.",
-                key=name,
-            )
-        return self._registry.get(name)
-
-    def _param_changes(self, name: str, params: Any) -> List[Tuple[str, Any]]:
-        from smashconfig.config.from_dict import hyperparameter_entries
-
-        return [(entry.key, entry.value) for entry in hyperparameter_entries(name, params, self._registry)]
-
     def _with(self, values: Dict[str, Any], changes: List[Tuple[str, Any]]) -> Dict[str, Any]:
         """``values`` with ``changes`` applied in order, each checked; ``values`` is modified and returned."""
         for key, value in changes:
+            if self._is_algorithm(key):
+                from smashconfig.config.from_dict import selection_changes
+
+                self._with(values, selection_changes(key, value, values, self._registry))
+                continue
             spec = self._spec(key)
             if spec.is_group:
                 self._select(values, spec, value)
