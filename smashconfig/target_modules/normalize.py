@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Literal, Optional
 
 from smashconfig.text.didyoumean import did_you_mean
 from smashconfig.errors import TargetModulesError, TargetModulesTypeError, describe
+from smashconfig.target_modules.glob import has_wildcards
 
 TARGET_MODULES_TYPE = Dict[Literal["include", "exclude"], List[str]]
 """``{"include": [glob, ...], "exclude": [glob, ...]}``: a module is targeted when it matches an include glob and no exclude glob."""
@@ -25,9 +26,7 @@ def normalize_target_modules(value: Any, *, key: str = "target_modules") -> Opti
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        hint = ""
-        if isinstance(value, (str, list, tuple)):
-            hint = f" To select modules by pattern write {{'include': {list([value] if isinstance(value, str) else value)!r}}}."
+        hint = _dict_hint(value) if isinstance(value, (str, list, tuple)) else ""
         raise TargetModulesTypeError(f"{key} must be {SHAPE}; got {describe(value)}.{hint}", key=key)
     for k in value:
         if k not in TARGET_KEYS:
@@ -46,6 +45,26 @@ def normalize_target_modules(value: Any, *, key: str = "target_modules") -> Opti
             key=key,
         )
     return {"include": include, "exclude": exclude}
+
+
+def _dict_hint(value: Any) -> str:
+    """The dict to write instead of a bare pattern or list of patterns (PEFT-style module names).
+
+    A pattern matches the whole path, so a bare name such as ``q_proj`` selects only a top-level
+    module; ``*.q_proj`` selects every module of that name, which is what a name means in PEFT.
+    """
+    patterns = [value] if isinstance(value, str) else list(value)
+    if not patterns or not all(isinstance(p, str) and p for p in patterns):
+        return ""
+    names = [p for p in patterns if not has_wildcards(p) and "." not in p]
+    fixed = [f"*.{p}" if p in names else p for p in patterns]
+    hint = f" To select modules by pattern write {{'include': {fixed!r}}}"
+    if names:
+        hint += (
+            f" (patterns match the whole path: {'*.' + names[0]!r} selects every module named {names[0]!r}; "
+            f"for a top-level module or pipeline component and everything in it write {names[0] + '.*'!r})"
+        )
+    return hint + "."
 
 
 def _patterns(value: Any, where: str) -> List[str]:
