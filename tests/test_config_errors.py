@@ -487,7 +487,7 @@ def test_target_modules_error_in_add_dict(quanto_only):
         TypeError,
     )
     assert "lora_target_modules" in message
-    assert "{'include': ['q_proj']}" in message
+    assert "{'include': ['*.q_proj']}" in message
 
 
 # ----- one algorithm per group ----------------------------------------------------------------
