@@ -2,16 +2,17 @@
 
 The output head is excluded (what ``get_output_embeddings()`` returns, any ``Linear`` whose
 weight is tied to an input embedding, else a top-level ``lm_head``); for a pipeline-like object
-only the denoiser component (``transformer`` or ``unet``) is included; within that, every leaf
-the algorithm selects by default. The result is an ordinary ``TARGET_MODULES_TYPE`` dict whose
+only its denoiser components are included (see :func:`default_components`), or, for a
+transformers pipeline, its ``model``; within that, every leaf the algorithm selects by default. The result is an ordinary ``TARGET_MODULES_TYPE`` dict whose
 include patterns fold repeated blocks (``model.layers.*.self_attn.q_proj``) and are checked to
 select exactly the intended modules.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from smashconfig.errors import NoTargetsError
 from smashconfig.target_modules.glob import escape_glob
@@ -24,7 +25,12 @@ if TYPE_CHECKING:
 
     from smashconfig.contract.algorithm import Algorithm
 
-DENOISERS = ("transformer", "unet")
+DENOISER_NAMES = re.compile(r"(transformer|unet|prior|decoder)(_\d+)?")
+"""Component names diffusers gives the models a pipeline runs at every denoising step
+(``transformer``, ``transformer_2``, ``unet``, ``prior``, Wuerstchen's ``decoder``)."""
+DENOISER_MODULES = ("diffusers.models.transformers.", "diffusers.models.unets.")
+"""Where diffusers defines its denoiser classes (``FluxTransformer2DModel``, ``UNet2DConditionModel``,
+``PriorTransformer``); text encoders, VAEs and ControlNets live elsewhere."""
 
 
 @dataclass(frozen=True)
@@ -96,12 +102,14 @@ def infer_default_targets(model: Any, algorithm: "Algorithm", index: Optional[Mo
     """The default ``target_modules`` of ``algorithm`` on ``model``, with the rule behind each module."""
     index = index or index_modules(model)
     roots = components(model)
-    scope = None if "" in roots else [name for name in DENOISERS if name in roots]
+    scope, what = default_components(roots)
     if scope == []:
+        first = next(iter(roots))
         raise NoTargetsError(
             f"{algorithm.name}_target_modules is None, and the {type(model).__name__} has no denoiser component "
-            f"({' or '.join(DENOISERS)}) to target by default; its components are {', '.join(roots)}. "
-            f"Set {algorithm.name}_target_modules, e.g. {{'include': ['{next(iter(roots))}.*']}}.",
+            f"(named transformer, unet, prior or decoder, optionally with a number, or of a diffusers "
+            f"transformer or UNet class) nor a 'model' component to target by default; its components are "
+            f"{', '.join(roots)}. Set {algorithm.name}_target_modules, e.g. {{'include': ['{first}.*']}}.",
             key=f"{algorithm.name}_target_modules",
         )
     heads = output_heads(model, index)
@@ -109,7 +117,7 @@ def infer_default_targets(model: Any, algorithm: "Algorithm", index: Optional[Mo
     intended: List[int] = []
     for i, (path, module) in enumerate(zip(index.paths, index.modules)):
         if scope is not None and path.split(".", 1)[0] not in scope:
-            rules.append(f"default: outside the denoiser component ({', '.join(scope)})")
+            rules.append(f"default: outside the {what} ({', '.join(scope)})")
         elif path in heads:
             rules.append(f"default: excluded as the output head ({heads[path]})")
         elif module._modules:
@@ -129,6 +137,28 @@ def infer_default_targets(model: Any, algorithm: "Algorithm", index: Optional[Mo
     in_scope_heads = [escape_glob(p) for p in index.paths if p in heads and (scope is None or p.split(".", 1)[0] in scope)]
     target_modules = {"include": fold_paths(index, intended), "exclude": in_scope_heads}
     return DefaultTargets(target_modules, index, rules, heads)
+
+
+def default_components(roots: Dict[str, "nn.Module"]) -> Tuple[Optional[List[str]], str]:
+    """The components a default targets, and what they are, in words; ``None`` for a plain module.
+
+    A pipeline's denoisers are what it runs at every step of its denoising loop: components named
+    as diffusers names them (:data:`DENOISER_NAMES`), or whose class is a diffusers transformer or
+    UNet (:data:`DENOISER_MODULES`, so a renamed or second denoiser is found too). Without a
+    denoiser, a transformers pipeline's ``model`` is the target. ``[]``: nothing to target.
+    """
+    if "" in roots:
+        return None, "model"
+    denoisers = [name for name, module in roots.items() if DENOISER_NAMES.fullmatch(name) or _is_denoiser_class(module)]
+    if denoisers:
+        return denoisers, "denoiser component" + ("s" if len(denoisers) > 1 else "")
+    if "model" in roots:
+        return ["model"], "model component"
+    return [], ""
+
+
+def _is_denoiser_class(module: "nn.Module") -> bool:
+    return any(cls.__module__.startswith(DENOISER_MODULES) for cls in type(module).__mro__)
 
 
 def fold_paths(index: ModuleIndex, chosen: List[int]) -> List[str]:
