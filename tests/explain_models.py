@@ -70,6 +70,6 @@ def module_paths(model: nn.Module) -> list:
 
 def demo(model: Any, name: str = "test-model") -> Any:
     """A ``DemoModel`` wrapping ``model``, for handing to the command line in place of a built-in one."""
-    from smashconfig.cli.models import DemoModel, logits
+    from smashconfig.cli.demo import DemoModel, logits
 
     return DemoModel(name, model, {"input_ids": torch.zeros(1, 4, dtype=torch.long)}, logits)

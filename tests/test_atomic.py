@@ -230,7 +230,7 @@ def test_a_missing_backend_is_reported_before_any_change(tiny_llama, monkeypatch
     with pytest.raises(MissingBackendError) as caught:
         smash(tiny_llama, QLORA)
 
-    assert 'pip install "smashconfig[lora]"' in str(caught.value)
+    assert 'pip install "torch-smashconfig[lora]"' in str(caught.value)
     assert isinstance(caught.value, ImportError)
     assert_nothing_started(quantize_calls, inject_calls)
     assert_unchanged(tiny_llama, before)

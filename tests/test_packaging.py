@@ -44,7 +44,7 @@ def test_the_wheel_installs_and_imports_every_algorithm_outside_the_repository(r
     shutil.copytree(repo_root, source, ignore=SKIP)
     wheels = tmp_path / "wheels"
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", ".", "-w", wheels], source, env)
-    (wheel,) = wheels.glob("smashconfig-*.whl")
+    (wheel,) = wheels.glob("torch_smashconfig-*.whl")
 
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", venv], tmp_path, env)

@@ -157,7 +157,7 @@ def test_base_class_supplies_sensible_defaults(toy, sequential):
     algorithm = default_registry().get("toyprune")
     algorithm.check_backend()
     assert algorithm.missing_packages() == []
-    assert 'pip install "smashconfig[toyprune]"' == algorithm.install_hint()
+    assert 'pip install "torch-smashconfig[toyprune]"' == algorithm.install_hint()
     value = algorithm.default_target_modules(sequential)
     assert expand_list_of_targeted_paths(value, sequential) == ["0", "2"]
     assert algorithm.default_params() == {"sparsity": 0.5, "method": "magnitude", "target_modules": None}
@@ -368,15 +368,15 @@ def test_missing_backend_names_the_extra_to_install(registered):
     with pytest.raises(MissingBackendError) as info:
         algorithm.check_backend()
     assert isinstance(info.value, ImportError)
-    assert 'pip install "smashconfig[needs]"' in str(info.value)
+    assert 'pip install "torch-smashconfig[needs]"' in str(info.value)
     assert "smashconfig-test-package-that-is-not-installed" in str(info.value)
 
 
 def test_built_in_backends_are_installed():
     for name in ("quanto", "lora"):
         default_registry().get(name).check_backend()
-    assert default_registry().get("quanto").install_hint() == 'pip install "smashconfig[quanto]"'
-    assert default_registry().get("lora").install_hint() == 'pip install "smashconfig[lora]"'
+    assert default_registry().get("quanto").install_hint() == 'pip install "torch-smashconfig[quanto]"'
+    assert default_registry().get("lora").install_hint() == 'pip install "torch-smashconfig[lora]"'
 
 
 def test_registry_lists_built_ins_in_smash_order():

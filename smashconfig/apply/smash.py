@@ -104,6 +104,7 @@ def _apply_steps(model: Any, plan: "SmashPlan", calibration_data: Any, rebuild: 
     for n, step in enumerate(plan.steps, 1):
         algorithm = default_registry().get(step.algorithm)
         targets = TrackedPaths(step.acted, f"{step.algorithm} ({n}/{len(plan.steps)})")
+        started = time.perf_counter()
         try:
             if rebuild:
                 algorithm.rebuild(model, targets, dict(step.params))
@@ -114,6 +115,11 @@ def _apply_steps(model: Any, plan: "SmashPlan", calibration_data: Any, rebuild: 
             if not isinstance(error, Exception):
                 raise
             raise _failure(n, step.algorithm, targets.current, error, written) from error
+        logger.debug(
+            "step %d/%d %s: %s %d modules in %.3f s",
+            n, len(plan.steps), step.algorithm, "rebuilt" if rebuild else "applied to", len(step.acted),
+            time.perf_counter() - started,
+        )
     carry_modes(model, modes)
 
 

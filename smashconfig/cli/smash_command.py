@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
 from smashconfig.cli.commands import out
 
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
     import torch
 
     from smashconfig.config.smash_config import SmashConfig
+
+logger = logging.getLogger("smashconfig")
 
 
 def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
@@ -25,13 +28,14 @@ def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
     demo = load_model(args.model)
     plan = plan_smash(demo.model, config, strict=args.strict)
     calibration = [demo.inputs] if any(step.needs_calibration for step in plan.steps) else None
-    reference = demo.output(demo.model)
+    reference, skipped = attempt(lambda: demo.output(demo.model))
     before = weight_bytes(demo.model)
     started = time.perf_counter()
     smash(demo.model, config, calibration_data=calibration, strict=args.strict)
     seconds = time.perf_counter() - started
     after = weight_bytes(demo.model)
-    similarity = cosine(reference, demo.output(demo.model))
+    check = None if reference is None else attempt(lambda: cosine(reference, demo.output(demo.model)))
+    similarity, skipped = check if check is not None else (None, skipped)
 
     out(str(demo.model.smash_plan))
     out()
@@ -39,13 +43,34 @@ def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
     change = f"{before / after:.2f}x smaller" if after < before else f"{after / max(before, 1):.2f}x larger"
     out(f"weights: {mib(before)} -> {mib(after)} ({change})")
     out(f"time:    {seconds:.2f} s")
-    out(
-        f"output check vs unsmashed (cosine similarity per sample, {similarity.numel()} samples): "
-        f"min {similarity.min().item():.5f}, mean {similarity.mean().item():.5f}"
-    )
+    if similarity is None:
+        out(f"output check skipped: {skipped}")
+    else:
+        out(
+            f"output check vs unsmashed (cosine similarity per sample, {similarity.numel()} samples): "
+            f"min {similarity.min().item():.5f}, mean {similarity.mean().item():.5f}"
+        )
     if args.output:
         out(f"saved:   {save_smashed(demo.model, args.output)}")
     return 0
+
+
+def attempt(run: Callable[[], "torch.Tensor"]) -> Tuple[Optional["torch.Tensor"], str]:
+    """``(result, "")``, or ``(None, why)`` in one line when running the model for the check failed.
+
+    The output check runs the user's model on sample inputs it may not take (a pipeline without
+    a tokenizer, a model that wants other inputs): that is reported, never a traceback.
+    """
+    from smashconfig.cli.demo import CheckSkipped
+
+    try:
+        return run(), ""
+    except CheckSkipped as error:
+        return None, str(error)
+    except Exception as error:  # the model's own code: any failure only means no check
+        logger.debug("output check failed", exc_info=True)
+        lines = str(error).strip().splitlines()
+        return None, f"running the model on sample inputs failed ({type(error).__name__}: {lines[0] if lines else ''})"
 
 
 def weight_bytes(model: Any) -> int:

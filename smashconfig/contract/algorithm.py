@@ -12,6 +12,7 @@ import importlib.metadata
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from smashconfig.errors import MissingBackendError
+from smashconfig.text.install import install_command
 
 if TYPE_CHECKING:
     from ConfigSpace.hyperparameters import Hyperparameter
@@ -113,7 +114,7 @@ class Algorithm:
         return GROUP_ORDER.get(self.group, 100)
 
     def install_hint(self) -> str:
-        return f'pip install "smashconfig[{self.extra or self.name}]"'
+        return install_command(self.extra or self.name)
 
     def missing_packages(self) -> List[str]:
         """The distributions of ``requires`` that are not installed (no backend is imported)."""

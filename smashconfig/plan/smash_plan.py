@@ -9,6 +9,8 @@ JSON-serialisable and replayable: ``load_smashed`` rebuilds a smashed model from
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
@@ -18,6 +20,8 @@ from smashconfig.target_modules.defaults import infer_default_targets
 from smashconfig.errors import PlanError, SavedModelError
 from smashconfig.contract.registry import default_registry
 from smashconfig.target_modules.lint import check_targets
+
+logger = logging.getLogger("smashconfig")
 from smashconfig.target_modules.resolve import check_resolution, emit, resolve
 from smashconfig.target_modules.tree import index_modules
 from smashconfig.text import plural
@@ -144,8 +148,17 @@ def plan_smash(model: Any, config: Union["SmashConfig", Mapping[str, Any]], *, s
         config = SmashConfig.from_dict(config)
     if not config.active_algorithms:
         raise PlanError("the config selects no algorithm; add one, e.g. cfg.add('quanto').")
+    started = time.perf_counter()
     index = index_modules(model)
+    logger.debug("indexed %d modules of %s in %.3f s", len(index), type(model).__name__, time.perf_counter() - started)
     steps = [_plan_step(model, config, name, index) for name in config.active_algorithms]
+    for step in steps:
+        logger.debug(
+            "%s: %s target_modules %s resolved to %d targeted, %d acted on, %d skipped, %d containers",
+            step.algorithm, "inferred" if step.inferred else "given", step.target_modules,
+            len(step.targeted), len(step.acted), len(step.skipped), step.containers,
+        )
+    logger.debug("planned %d steps in %.3f s", len(steps), time.perf_counter() - started)
     emit([message for step in steps for message in step.warnings], strict=strict)
     return SmashPlan(
         steps=steps,
