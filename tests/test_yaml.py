@@ -109,7 +109,8 @@ def test_flat_form(tmp_path):
     cfg = SmashConfig.from_yaml(path)
     assert cfg.active_algorithms == ["quanto", "lora"]
     assert cfg["quanto_weight_bits"] == "qint4"
-    assert cfg["quanto_target_modules"] == {"include": ["transformer.*"], "exclude": []}
+    assert cfg["quanto_target_modules"] == {"include": ["transformer.*"]}
+    assert cfg.to_dict()["quanto"]["target_modules"] == {"include": ["transformer.*"], "exclude": []}
     assert cfg["lora_r"] == 16
 
 

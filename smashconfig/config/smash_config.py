@@ -147,6 +147,9 @@ class SmashConfig(MutableMapping):
     def to_dict(self, defaults: bool = True) -> Dict[str, Dict[str, Any]]:
         """The canonical nested form ``{algorithm: {hyperparameter: value}}``, in ``smash`` order.
 
+        ``target_modules`` appear in normal form (both keys, lists), while ``cfg[key]`` gives them
+        back as they were set.
+
         With ``defaults=False`` only the values that were set are listed.
         """
         keys = self._registry.keys()
@@ -159,7 +162,7 @@ class SmashConfig(MutableMapping):
                 if key not in active:
                     continue
                 if key in self._values:
-                    params[hp_name] = copy.deepcopy(self._values[key])
+                    params[hp_name] = _canonical(keys[key], self._values[key])
                 elif defaults:
                     params[hp_name] = default_of(keys[key].hyperparameter)
             out[name] = params
@@ -383,3 +386,13 @@ class SmashConfig(MutableMapping):
         from smashconfig.config.space import settle
 
         self._values = settle(self._registry, values, explicitly_set)
+
+
+def _canonical(spec: KeySpec, value: Any) -> Any:
+    """A copy of ``value`` in normal form (``target_modules`` with both keys)."""
+    from smashconfig.contract.hyperparameters import is_target_modules
+    from smashconfig.target_modules.normalize import normalize_target_modules
+
+    if is_target_modules(spec.hyperparameter):
+        return normalize_target_modules(value, key=spec.key)
+    return copy.deepcopy(value)

@@ -75,7 +75,9 @@ def allowed(hp: "Hyperparameter") -> str:
 def check_value(hp: "Hyperparameter", value: Any, key: str) -> Any:
     """The plain value to store for ``key``, or an error naming key, value and what is allowed."""
     if is_target_modules(hp):
-        return normalize_target_modules(value, key=key)
+        normal = normalize_target_modules(value, key=key)
+        # kept with the keys as written (pruna reads back what it set); planning fills in the rest
+        return None if normal is None else {k: normal[k] for k in value}
     value = plain(value)
     if isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter)):
         return _check_choice(hp, value, key)
