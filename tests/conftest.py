@@ -47,3 +47,20 @@ def pipeline():
 @pytest.fixture
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture
+def recorded_models(monkeypatch):
+    """Every demo model the command line loads, kept so the test can look at it afterwards."""
+    loaded = []
+    from smashconfig.cli import models as demo_models
+
+    real = demo_models.load_model
+
+    def load_model(spec):
+        demo = real(spec)
+        loaded.append(demo)
+        return demo
+
+    monkeypatch.setattr(demo_models, "load_model", load_model)
+    return loaded

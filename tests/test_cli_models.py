@@ -28,20 +28,6 @@ def run(capsys, *argv):
 
 
 @pytest.fixture
-def loaded(monkeypatch):
-    """Every model the command line loads, kept so that a test can look at it afterwards."""
-    seen = []
-    real = demo_models.load_model
-
-    def load_model(spec):
-        seen.append(real(spec))
-        return seen[-1]
-
-    monkeypatch.setattr(demo_models, "load_model", load_model)
-    return seen
-
-
-@pytest.fixture
 def lora_config(tmp_path) -> Path:
     path = tmp_path / "lora.yaml"
     path.write_text("lora:\n  r: 4\n")
@@ -54,24 +40,24 @@ def gpt2_directory(tmp_path: Path) -> Path:
     return directory
 
 
+def saved(directory: Path, model_class, config) -> Path:
+    torch.manual_seed(0)
+    model_class(config).save_pretrained(directory)
+    return directory
+
+
 def bert_directory(tmp_path: Path) -> Path:
     from transformers import BertConfig, BertForMaskedLM
 
-    torch.manual_seed(0)
     config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
-    directory = tmp_path / "bert"
-    BertForMaskedLM(config).save_pretrained(directory)
-    return directory
+    return saved(tmp_path / "bert", BertForMaskedLM, config)
 
 
 def t5_directory(tmp_path: Path) -> Path:
     from transformers import T5Config, T5ForConditionalGeneration
 
-    torch.manual_seed(0)
     config = T5Config(vocab_size=100, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4, decoder_start_token_id=0)
-    directory = tmp_path / "t5"
-    T5ForConditionalGeneration(config).save_pretrained(directory)
-    return directory
+    return saved(tmp_path / "t5", T5ForConditionalGeneration, config)
 
 
 def flux_directory(tmp_path: Path) -> Path:
@@ -88,14 +74,14 @@ def similarity(out: str) -> float:
 # ----- transformers directories keep their heads ----------------------------------------------------
 
 
-def test_a_gpt2_lm_head_directory_is_smashed_with_its_head_and_reloads(capsys, tmp_path, loaded, lora_config):
+def test_a_gpt2_lm_head_directory_is_smashed_with_its_head_and_reloads(capsys, tmp_path, recorded_models, lora_config):
     from transformers import GPT2LMHeadModel
 
     directory, output = gpt2_directory(tmp_path), tmp_path / "smashed"
     code, out, err = run(capsys, "smash", lora_config, "--model", directory, "--output", output)
 
     assert code == 0, err
-    (demo,) = loaded
+    (demo,) = recorded_models
     assert type(demo.model) is GPT2LMHeadModel
     assert "exclude [lm_head]" in out
     assert similarity(out) > 0.999
@@ -103,14 +89,14 @@ def test_a_gpt2_lm_head_directory_is_smashed_with_its_head_and_reloads(capsys, t
     assert reloaded.smash_plan.to_dict() == demo.model.smash_plan.to_dict()
 
 
-def test_a_bert_masked_lm_directory_keeps_its_prediction_head(capsys, tmp_path, loaded, repo_root):
+def test_a_bert_masked_lm_directory_keeps_its_prediction_head(capsys, tmp_path, recorded_models, repo_root):
     from transformers import BertForMaskedLM
 
     directory, output = bert_directory(tmp_path), tmp_path / "smashed"
     code, out, err = run(capsys, "smash", repo_root / "configs" / "quanto-int8.yaml", "--model", directory, "--output", output)
 
     assert code == 0, err
-    (demo,) = loaded
+    (demo,) = recorded_models
     assert type(demo.model) is BertForMaskedLM
     step = demo.model.smash_plan.steps[0]
     assert "cls.predictions.decoder" not in step.acted
@@ -122,20 +108,20 @@ def test_a_bert_masked_lm_directory_keeps_its_prediction_head(capsys, tmp_path, 
         assert torch.equal(reloaded(input_ids=ids).logits, demo.model(input_ids=ids).logits)
 
 
-def test_a_t5_directory_smashes_and_its_outputs_are_checked(capsys, tmp_path, loaded, repo_root):
+def test_a_t5_directory_smashes_and_its_outputs_are_checked(capsys, tmp_path, recorded_models, repo_root):
     from transformers import T5ForConditionalGeneration
 
     code, out, err = run(capsys, "smash", repo_root / "configs" / "quanto-int8.yaml", "--model", t5_directory(tmp_path))
 
     assert code == 0, err
-    (demo,) = loaded
+    (demo,) = recorded_models
     assert type(demo.model) is T5ForConditionalGeneration
     assert "lm_head" not in demo.model.smash_plan.steps[0].acted
     assert similarity(out) > 0.99
     assert "Traceback" not in err
 
 
-def test_a_model_the_check_cannot_run_is_reported_in_one_line(capsys, tmp_path, loaded, repo_root, monkeypatch):
+def test_a_model_the_check_cannot_run_is_reported_in_one_line(capsys, tmp_path, recorded_models, repo_root, monkeypatch):
     directory = bert_directory(tmp_path)
     real = demo_models.load_model
 
@@ -156,7 +142,7 @@ def test_a_model_the_check_cannot_run_is_reported_in_one_line(capsys, tmp_path, 
 # ----- a diffusers pipeline directory ---------------------------------------------------------------
 
 
-def test_the_tutorial_config_smashes_a_saved_diffusers_directory(capsys, tmp_path, loaded, repo_root):
+def test_the_tutorial_config_smashes_a_saved_diffusers_directory(capsys, tmp_path, recorded_models, repo_root):
     from diffusers import FluxPipeline
 
     directory, output = flux_directory(tmp_path), tmp_path / "smashed"
@@ -164,7 +150,7 @@ def test_the_tutorial_config_smashes_a_saved_diffusers_directory(capsys, tmp_pat
     code, out, err = run(capsys, "smash", config, "--model", directory, "--output", output)
 
     assert code == 0, err
-    (demo,) = loaded
+    (demo,) = recorded_models
     assert isinstance(demo.model, FluxPipeline)
     acted = demo.model.smash_plan.steps[0].acted
     assert len(acted) == 22 and all(p.startswith("transformer.") and "embed" not in p for p in acted)

@@ -24,21 +24,6 @@ def run(capsys, *argv):
     return code, captured.out, captured.err
 
 
-@pytest.fixture
-def recorded_models(monkeypatch):
-    """Every demo model the command line loads, kept so the test can look at it afterwards."""
-    loaded = []
-    real = demo_models.load_model
-
-    def load_model(spec):
-        demo = real(spec)
-        loaded.append(demo)
-        return demo
-
-    monkeypatch.setattr(demo_models, "load_model", load_model)
-    return loaded
-
-
 def config_path(repo_root: Path, name: str) -> Path:
     return repo_root / "configs" / name
 
