@@ -126,7 +126,7 @@ def test_add_a_dict_with_hyperparameters():
 def test_add_a_dict_with_none_uses_defaults():
     cfg = SmashConfig()
     cfg.add({"lora": None})
-    assert cfg.hyperparameters("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None, "overrides": []}
+    assert cfg.params("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None, "overrides": []}
 
 
 def test_adding_an_active_algorithm_again_keeps_its_values_and_updates_given_ones():
@@ -171,13 +171,13 @@ def test_constructor_takes_what_add_takes():
 
 def test_defaults_match_the_design_table():
     cfg = SmashConfig(["quanto", "lora"])
-    assert cfg.hyperparameters("quanto") == {
+    assert cfg.params("quanto") == {
         "weight_bits": "qint8",
         "activation_bits": "none",
         "target_modules": None,
         "overrides": [],
     }
-    assert cfg.hyperparameters("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None, "overrides": []}
+    assert cfg.params("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None, "overrides": []}
 
 
 @pytest.mark.parametrize(
@@ -495,7 +495,7 @@ def test_mutating_values_read_back_leaves_the_config_unchanged():
     as_dict = cfg.to_dict()
     as_dict["quanto"]["target_modules"]["include"].clear()
     as_dict["quanto"]["weight_bits"] = "qint2"
-    hyperparameters = cfg.hyperparameters("quanto")
+    hyperparameters = cfg.params("quanto")
     hyperparameters["target_modules"]["include"].append("d")
     assert cfg["quanto_target_modules"] == {"include": ["a.*"], "exclude": []}
     assert cfg["quanto_weight_bits"] == "qint8"

@@ -41,6 +41,12 @@ class Coverage:
         """Share of the body's parameters acted on (1.0 for a model with no body)."""
         return self.acted_body_params / self.body_params if self.body_params else 1.0
 
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Coverage":
+        """The coverage ``to_dict`` wrote (extra keys, such as a plan's ``warning``, ignored)."""
+        names = ("params", "bytes", "total_params", "total_bytes", "body_params", "body_bytes", "acted_body_params")
+        return cls(*(int(data[name]) for name in names), untouched=list(data.get("untouched", [])))
+
     def to_dict(self) -> Dict[str, Any]:
         return {
             "params": self.params,

@@ -139,11 +139,11 @@ def infer_default_targets(
             key=f"{algorithm.name}_target_modules",
         )
     in_scope_heads = [escape_glob(p) for p in index.paths if p in heads and (scope is None or p.split(".", 1)[0] in scope)]
-    target_modules = {"include": fold_paths(index, intended), "exclude": in_scope_heads}
+    target_modules = {"include": exact_patterns(index, intended), "exclude": in_scope_heads}
     return DefaultTargets(target_modules, index, rules, heads)
 
 
-def fold_paths(index: ModuleIndex, chosen: List[int]) -> List[str]:
+def exact_patterns(index: ModuleIndex, chosen: List[int]) -> List[str]:
     """Glob patterns that select exactly the modules at positions ``chosen``.
 
     Paths that differ only in numeric components fold into one pattern with ``*`` there; a
