@@ -127,7 +127,8 @@ def decide_targets(
     heads = output_heads(model, index)
     if algorithm is not None:
         decision.coverage = measure_coverage(index, split.acted, set(heads), _why_untouched(decision, acting))
-        decision.coverage_warning = low_coverage_warning(decision.coverage, algorithm.name, key)
+        if getattr(algorithm, "warns_on_low_coverage", True):
+            decision.coverage_warning = low_coverage_warning(decision.coverage, algorithm.name, key)
     if check:
         decision.warnings = _warnings(decision, acting, matcher, algorithm, heads)
     return decision
