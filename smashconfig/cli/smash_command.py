@@ -7,7 +7,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
-from smashconfig.cli.commands import out
+from smashconfig.cli.output import out
 
 if TYPE_CHECKING:
     import torch
@@ -19,7 +19,7 @@ logger = logging.getLogger("smashconfig")
 
 def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
     from smashconfig.cli.models import load_model
-    from smashconfig.plan.smash_plan import plan_smash
+    from smashconfig.plan.build import plan_smash
     from smashconfig.apply.saving import check_save_directory, save_smashed
     from smashconfig.apply.smash import smash
 
@@ -31,7 +31,7 @@ def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
     reference, skipped = attempt(lambda: demo.output(demo.model))
     before = weight_bytes(demo.model)
     started = time.perf_counter()
-    smash(demo.model, config, calibration_data=calibration, strict=args.strict)
+    smash(demo.model, plan, calibration_data=calibration)
     seconds = time.perf_counter() - started
     after = weight_bytes(demo.model)
     check = None if reference is None else attempt(lambda: cosine(reference, demo.output(demo.model)))

@@ -113,7 +113,7 @@ def hyperparameter_entries(name: str, value: Any, registry: Registry) -> List[En
             ),
             (name,),
         )
-    local = registry.hyperparameter_names(name) + ["target_modules"]
+    local = registry.key_names(name)
     entries: Dict[str, Entry] = {}
     for hp_name, hp_value in value.items():
         unprefixed = _unprefixed(name, hp_name, local)
