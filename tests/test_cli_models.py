@@ -221,9 +221,10 @@ def test_verbose_before_or_after_the_command_shows_debug_records(capsys, repo_ro
     code, out, err = run(capsys, *argv)
 
     assert code == 0
-    assert "DEBUG smashconfig: quanto: inferred target_modules" in err
-    assert "resolved to 28 targeted, 28 acted on" in err
-    assert "planned 1 steps in" in err
+    assert "quanto: target_modules inferred {'include': ['model.layers.*.self_attn.q_proj'" in err
+    assert "28 targeted, acts on 28 in 1 group(s)" in err
+    assert "planned 1 step(s) on 58 modules in" in err
+    assert all(line.startswith("DEBUG smashconfig") for line in err.splitlines())
 
 
 def test_without_verbose_there_are_no_debug_records(capsys, repo_root):

@@ -48,12 +48,6 @@ def plan_smash(model: Any, config: Union["SmashConfig", Mapping[str, Any]], *, s
         coverage_warning = step.coverage.get("warning")
         if coverage_warning:
             warnings.warn(CoverageWarning(coverage_warning), stacklevel=2)
-    for step in steps:
-        logger.debug(
-            "%s: %s target_modules %s resolved to %d targeted, %d acted on, %d skipped, %d containers",
-            step.algorithm, "inferred" if step.inferred else "given", step.target_modules,
-            len(step.targeted), len(step.acted), len(step.skipped), step.containers,
-        )
     logger.debug("planned %d step(s) on %d modules in %.3f s", len(steps), len(index), time.perf_counter() - started)
     return SmashPlan(
         steps=steps,
@@ -89,8 +83,9 @@ def _plan_step(model: Any, config: "SmashConfig", name: str, index: ModuleIndex)
         )
     groups = step_groups(decision)
     logger.debug(
-        "%s: %d targeted, acts on %d in %d group(s), skips %d",
-        name, len(decision.resolution.targeted), len(decision.split.acted), len(groups), len(decision.split.skipped),
+        "%s: target_modules %s %s: %d targeted, acts on %d in %d group(s), skips %d",
+        name, "inferred" if written is None else "as written", decision.resolution.target_modules,
+        len(decision.resolution.targeted), len(decision.split.acted), len(groups), len(decision.split.skipped),
     )
     coverage = decision.coverage.to_dict() if decision.coverage is not None else {}
     if decision.coverage_warning:
