@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from smashconfig.target_modules.acting import Acting, Split
+from smashconfig.target_modules.census import take_census
 from smashconfig.target_modules.coverage import Coverage, low_coverage_warning, measure_coverage
 from smashconfig.target_modules.defaults import infer_default_targets, output_heads
 from smashconfig.target_modules.lint import LintContext, lint
@@ -124,9 +125,10 @@ def decide_targets(
     )
     if not resolution.targeted:
         decision.no_targets = no_targets_message(resolution, key=key, model_name=model_name)
-    heads = output_heads(model, index)
+    census = take_census(index)
+    heads = output_heads(model, index, census)
     if algorithm is not None:
-        decision.coverage = measure_coverage(index, split.acted, set(heads), _why_untouched(decision, acting))
+        decision.coverage = measure_coverage(census, index, split.acted, set(heads), _why_untouched(decision, acting))
         if getattr(algorithm, "warns_on_low_coverage", True):
             decision.coverage_warning = low_coverage_warning(decision.coverage, algorithm.name, key)
     if check:
