@@ -36,8 +36,25 @@ def tiny_flux_transformer() -> Any:
     ).eval()
 
 
-def tiny_flux_pipeline() -> Any:
-    """A FluxPipeline with every model component built from a tiny config (no tokenizers)."""
+WORDS = "a the cat sat on mat quantization stores weights in fewer bits low rank adapter trains small update to frozen layer"
+
+
+def tiny_tokenizers() -> tuple:
+    """A CLIP and a T5 tokenizer with a few dozen words, built from vocabularies written here."""
+    from transformers import CLIPTokenizer, T5Tokenizer
+
+    letters = "abcdefghijklmnopqrstuvwxyz.-"
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for piece in [w + "</w>" for w in WORDS.split()] + list(letters) + [c + "</w>" for c in letters]:
+        vocab.setdefault(piece, len(vocab))
+    clip = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [("▁" + w, -1.0) for w in WORDS.split()]
+    t5 = T5Tokenizer(vocab=pieces + [(c, -5.0) for c in letters], extra_ids=0)
+    return clip, t5
+
+
+def tiny_flux_pipeline(tokenizers: bool = False) -> Any:
+    """A FluxPipeline with every model component built from a tiny config (tokenizers only when asked)."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -63,14 +80,17 @@ def tiny_flux_pipeline() -> Any:
         norm_num_groups=1,
         use_quant_conv=False,
         use_post_quant_conv=False,
+        shift_factor=0.0609,
+        scaling_factor=1.5035,
     )
+    clip_tokenizer, t5_tokenizer = tiny_tokenizers() if tokenizers else (None, None)
     return FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae.eval(),
         text_encoder=CLIPTextModel(clip).eval(),
-        tokenizer=None,
+        tokenizer=clip_tokenizer,
         text_encoder_2=tiny_t5_encoder(),
-        tokenizer_2=None,
+        tokenizer_2=t5_tokenizer,
         transformer=tiny_flux_transformer(),
     )
 

@@ -60,9 +60,9 @@ def t5_directory(tmp_path: Path) -> Path:
     return saved(tmp_path / "t5", T5ForConditionalGeneration, config)
 
 
-def flux_directory(tmp_path: Path) -> Path:
+def flux_directory(tmp_path: Path, tokenizers: bool = False) -> Path:
     directory = tmp_path / "flux"
-    pipelines.tiny_flux_pipeline().save_pretrained(directory)
+    pipelines.tiny_flux_pipeline(tokenizers).save_pretrained(directory)
     return directory
 
 
@@ -158,6 +158,17 @@ def test_the_tutorial_config_smashes_a_saved_diffusers_directory(capsys, tmp_pat
     fresh = FluxPipeline.from_pretrained(directory, tokenizer=None, tokenizer_2=None)
     reloaded = load_smashed(output, fresh)
     assert reloaded.smash_plan.to_dict() == demo.model.smash_plan.to_dict()
+
+
+def test_a_diffusers_directory_with_tokenizers_gets_its_outputs_checked(capsys, tmp_path, recorded_models, repo_root):
+    config = repo_root / "configs" / "flux-transformer-int8.yaml"
+    code, out, err = run(capsys, "smash", config, "--model", flux_directory(tmp_path, tokenizers=True))
+
+    assert code == 0, err
+    (demo,) = recorded_models
+    assert demo.inputs["prompt"] and demo.inputs["num_inference_steps"] == 2 and demo.inputs["output_type"] == "pt"
+    assert "output check vs unsmashed (cosine similarity per sample, 2 samples)" in out
+    assert float(out.split("samples): min ", 1)[1].split(",", 1)[0]) > 0.99
 
 
 def test_targets_on_a_diffusers_directory_uses_the_pipeline_defaults(capsys, tmp_path, repo_root):

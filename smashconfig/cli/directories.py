@@ -23,7 +23,14 @@ logger = logging.getLogger("smashconfig")
 
 PIPELINE_INDEX = "model_index.json"
 #: What a pipeline is asked to produce for the output check: small and quick.
-PIPELINE_CALL = {"num_inference_steps": 2, "height": 32, "width": 32, "num_frames": 5, "output_type": "pt"}
+PIPELINE_CALL = {
+    "num_inference_steps": 2,
+    "height": 32,
+    "width": 32,
+    "num_frames": 5,
+    "max_sequence_length": 32,
+    "output_type": "pt",
+}
 
 
 def from_directory(path: Path) -> DemoModel:
