@@ -59,7 +59,7 @@ def from_transformers(path: Path) -> DemoModel:
     with _quiet(transformers):
         try:
             model = model_class.from_pretrained(path, local_files_only=True).eval()
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, ImportError, KeyError) as error:
             raise ModelChoiceError(f"--model {str(path)!r} could not be loaded: {_first_line(error)}") from None
     return DemoModel(str(path), model, sample_inputs(transformers, path, model.config), model_output)
 
@@ -85,7 +85,7 @@ def sample_inputs(transformers: Any, path: Path, config: Any) -> Dict[str, "torc
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
         inputs = dict(tokenizer(SENTENCES, padding=True, return_tensors="pt"))
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, ImportError):  # no usable tokenizer
         generator = torch.Generator().manual_seed(0)
         vocab = getattr(config, "vocab_size", None) or 100
         inputs = {"input_ids": torch.randint(0, vocab, (4, 16), generator=generator)}
@@ -108,7 +108,7 @@ def from_diffusers(path: Path) -> DemoModel:
     with _quiet(transformers_package(str(path))), _quiet(diffusers):
         try:
             pipeline = diffusers.DiffusionPipeline.from_pretrained(path, local_files_only=True, **_absent(path))
-        except (OSError, ValueError, TypeError, AttributeError) as error:
+        except (OSError, ValueError, TypeError, AttributeError, ImportError, KeyError) as error:
             raise ModelChoiceError(f"--model {str(path)!r} could not be loaded as a pipeline: {_first_line(error)}") from None
     if hasattr(pipeline, "set_progress_bar_config"):
         pipeline.set_progress_bar_config(disable=True)
