@@ -126,6 +126,10 @@ class LoRA(Algorithm):
                 layer.merge = types.MethodType(_refuse_merge, layer)
 
 
+    def is_applied(self, module: "nn.Module") -> bool:
+        return has_adapter(module)
+
+
 def _adapted(root: "nn.Module") -> set:
     return {name for name, module in root.named_modules() if has_adapter(module)}
 
