@@ -126,7 +126,7 @@ class LoRA(Algorithm):
                 layer.merge = types.MethodType(_refuse_merge, layer)
 
 
-    def is_applied(self, module: "nn.Module") -> bool:
+    def is_changed(self, module: "nn.Module") -> bool:
         return has_adapter(module)
 
 

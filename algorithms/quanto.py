@@ -153,7 +153,7 @@ class Quanto(Algorithm):
             get_module(model, path).disable_output_quantization()
 
 
-    def is_applied(self, module: "nn.Module") -> bool:
+    def is_changed(self, module: "nn.Module") -> bool:
         return is_quantized(module)
 
     def saved_layout(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> Dict[str, Any]:

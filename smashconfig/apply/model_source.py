@@ -98,7 +98,7 @@ def _build_part(description: Dict[str, Any], source: str) -> Any:
             raise SavedModelError(f"{source}: cannot build {cls.__name__} from its saved config: {error}") from None
     dtype = description.get("dtype")
     if _is_module(model):
-        if isinstance(dtype, str) and isinstance(getattr(torch, dtype, None), torch.dtype):
+        if isinstance(dtype, str) and isinstance(getattr(torch, dtype, None), torch.dtype) and _dtype(model) != dtype:
             model = model.to(getattr(torch, dtype))
         model.eval()
     return model

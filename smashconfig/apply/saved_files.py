@@ -144,6 +144,7 @@ def check_steps(plan: "SmashPlan", config: Any, where: Path) -> None:
         _check_fields(step, where)
         wanted = config.hyperparameters(step.algorithm)
         target_modules = normalize_target_modules(wanted.pop("target_modules"))
+        wanted.pop("overrides", None)  # per-module values: checked with the plan's groups
         for key in sorted(set(wanted) | set(step.params)):
             if step.params.get(key, KeyError) != wanted.get(key, KeyError):
                 shown = str(step.params.get(key, "missing"))[:40]

@@ -42,7 +42,15 @@ from smashconfig.errors import SavedModelError, SavedModelFileError
 if TYPE_CHECKING:
     from smashconfig.plan.smash_plan import SmashPlan
 
-__all__ = ["save_smashed", "load_smashed", "check_save_directory", "check_fits", "state_tensors", "non_persistent_buffers"]
+__all__ = [
+    "save_smashed",
+    "load_smashed",
+    "check_save_directory",
+    "source_directories",
+    "check_fits",
+    "state_tensors",
+    "non_persistent_buffers",
+]
 
 logger = logging.getLogger("smashconfig")
 
@@ -207,7 +215,7 @@ def check_fits(plan: "SmashPlan", model: Any) -> None:
         path
         for step in plan.steps
         for path in step.acted
-        if path in index and any(algorithm.is_applied(index.module(path)) for algorithm in registered)
+        if path in index and any(algorithm.is_changed(index.module(path)) for algorithm in registered)
     ]
     if smashed or getattr(model, "smash_plan", None) is not None:
         where = f" at {', '.join(smashed[:5])}" if smashed else ""

@@ -97,8 +97,11 @@ class Algorithm:
     def restore_state(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], state: Dict[str, Any]) -> None:
         """Put back what :meth:`saved_state` recorded, after ``rebuild`` and the tensors are loaded."""
 
-    def is_applied(self, module: "nn.Module") -> bool:
-        """Whether ``module`` is one this algorithm has changed already (``load_smashed`` refuses such a model)."""
+    def is_changed(self, module: "nn.Module") -> bool:
+        """Whether ``module`` is one this algorithm produced (a quantized layer, an adapted layer).
+
+        ``load_smashed`` uses it to refuse a model that is smashed already. The default recognises nothing.
+        """
         return False
 
     def saved_layout(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> Dict[str, Any]:
