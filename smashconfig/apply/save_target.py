@@ -70,17 +70,23 @@ def _check(directory: Path, overwrite: bool, sources: List[Path]) -> None:
     if existing == directory:
         held = sorted(entry.name for entry in os.scandir(directory))
         if held and not overwrite:
+            what = (
+                "a saved smashed model (smashconfig.json)"
+                if "smashconfig.json" in held
+                else f"{len(held)} entr{'y' if len(held) == 1 else 'ies'} ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''})"
+            )
             raise SavedModelFileError(
-                f"cannot save to {_short(directory)}: it already holds {len(held)} entr{'y' if len(held) == 1 else 'ies'} "
-                f"({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}); pass overwrite=True (--overwrite) to "
+                f"cannot save to {_short(directory)}: it already holds {what}; pass overwrite=True (--overwrite) to "
                 "replace a save there, or choose an empty or new directory."
             )
-        _probe(directory)
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise SavedModelFileError(f"cannot save to {_short(directory)}: it is not writable.")
     _probe(existing if existing != directory else directory.parent)
 
 
 def _probe(folder: Path) -> None:
-    """Create and remove a directory in ``folder``: the one sure test that a save can be made there."""
+    """Create and remove a directory in ``folder``, as the save will (its temporary directory): the one
+    sure test that a save can be made there."""
     probe = folder / f".smashconfig-probe-{secrets.token_hex(4)}"
     os.mkdir(probe)
     os.rmdir(probe)
@@ -104,11 +110,11 @@ def source_directories(model: Any) -> List[Path]:
     holders = [model, *components(model).values()]
     names = set()
     for holder in holders:
-        for owner in (holder, _attribute(holder, "config")):
-            for attribute in ("name_or_path", "_name_or_path"):
-                value = _attribute(owner, attribute)
-                if isinstance(value, (str, os.PathLike)) and str(value):
-                    names.add(str(value))
+        config = _attribute(holder, "config")
+        for owner, attribute in ((holder, "name_or_path"), (config, "_name_or_path"), (config, "name_or_path")):
+            value = _attribute(owner, attribute)
+            if isinstance(value, (str, os.PathLike)) and str(value):
+                names.add(str(value))
     out = []
     for name in sorted(names):
         try:

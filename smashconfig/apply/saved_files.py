@@ -149,13 +149,14 @@ def check_steps(plan: "SmashPlan", config: Any, where: Path) -> None:
             if step.params.get(key, KeyError) != wanted.get(key, KeyError):
                 shown = str(step.params.get(key, "missing"))[:40]
                 raise SavedModelError(
-                    f"{where}: step {step.algorithm!r} has {key} = {shown}; the config gives "
+                    f"{where}: step {step.algorithm!r} has {step.algorithm}_{key} = {shown}; the config gives "
                     f"{str(wanted.get(key, 'no such hyperparameter'))[:40]}.",
                     key=f"{step.algorithm}_{key}",
                 )
         if (target_modules is None) != step.inferred or (target_modules is not None and target_modules != step.target_modules):
             raise SavedModelError(
-                f"{where}: step {step.algorithm!r} has target_modules {str(step.target_modules)[:80]}; the config gives "
+                f"{where}: step {step.algorithm!r} has {step.algorithm}_target_modules {str(step.target_modules)[:80]}; "
+                "the config gives "
                 f"{str(target_modules)[:80]}.",
                 key=f"{step.algorithm}_target_modules",
             )
