@@ -144,6 +144,7 @@ def write_directory(directory: Path, names: Sequence[str], write: Callable[[Path
     first, each file is renamed over its old name (a symbolic link there is replaced, never
     followed), the manifest comes last. On any failure the temporary folder is removed.
     """
+    directory = Path(os.path.abspath(directory))  # "." has a parent to put the temporary folder in
     directory.parent.mkdir(parents=True, exist_ok=True)
     temporary = _fresh_folder(directory)
     try:
