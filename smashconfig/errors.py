@@ -124,6 +124,10 @@ class SavedModelFileError(SavedModelError, OSError):
     symbolic link, too long a path, an existing save not to be overwritten, or the model's own source."""
 
 
+class CoverageWarning(UserWarning):
+    """A step acts on less than half of the parameters outside the embeddings and the head."""
+
+
 class TargetPatternWarning(UserWarning):
     """A target pattern that probably does something other than meant (see ``explain_targets``)."""
 

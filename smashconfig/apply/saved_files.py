@@ -142,7 +142,7 @@ def check_steps(plan: "SmashPlan", config: Any, where: Path) -> None:
         )
     for step in plan.steps:
         _check_fields(step, where)
-        wanted = config.hyperparameters(step.algorithm)
+        wanted = config.params(step.algorithm)
         target_modules = normalize_target_modules(wanted.pop("target_modules"))
         wanted.pop("overrides", None)  # per-module values: checked with the plan's groups
         for key in sorted(set(wanted) | set(step.params)):

@@ -37,7 +37,7 @@ from smashconfig.apply.saved_files import (
     read_manifest,
     read_plan,
 )
-from smashconfig.errors import SavedModelError, SavedModelFileError
+from smashconfig.errors import SavedModelError, SavedModelFileError, SmashConfigError
 
 if TYPE_CHECKING:
     from smashconfig.plan.smash_plan import SmashPlan
@@ -147,7 +147,7 @@ def _rebuild_and_assign(directory: Path, manifest: Dict[str, Any], plan: "SmashP
     The file is read before the model changes: a damaged or edited file leaves it untouched.
     Then any failure (a tensor of the wrong name, shape or dtype) restores the model.
     """
-    from smashconfig.apply.smash import apply_plan
+    from smashconfig.apply.smash import rebuild_smashed
     from smashconfig.apply.snapshot import ModelSnapshot
     from smashconfig.apply.tensor_file import read_header, read_tensors
 
@@ -160,7 +160,7 @@ def _rebuild_and_assign(directory: Path, manifest: Dict[str, Any], plan: "SmashP
     found = {name: (tuple(tensor.shape), tensor.dtype) for name, tensor in tensors.items()}
 
     snapshot = ModelSnapshot(model)
-    apply_plan(model, plan, rebuild=True)
+    rebuild_smashed(model, plan)
     try:
         changes: Dict[str, Any] = {}
         for step, algorithm in zip(plan.steps, algorithms):
@@ -210,12 +210,12 @@ def check_fits(plan: "SmashPlan", model: Any) -> None:
     from smashconfig.target_modules.tree import index_modules
 
     index = index_modules(model)
-    registered = list(default_registry().algorithms().values())
+    changed_by = default_registry().changed_by
     smashed = [
         path
         for step in plan.steps
         for path in step.acted
-        if path in index and any(algorithm.is_changed(index.module(path)) for algorithm in registered)
+        if path in index and changed_by(index.module(path)) is not None
     ]
     if smashed or getattr(model, "smash_plan", None) is not None:
         where = f" at {', '.join(smashed[:5])}" if smashed else ""
@@ -223,6 +223,10 @@ def check_fits(plan: "SmashPlan", model: Any) -> None:
             f"{type(model).__name__} is already smashed{where}; load_smashed needs the unsmashed model (for example "
             "built from its config on the meta device), or none: load_smashed(directory) builds it."
         )
+    try:
+        plan.check_values()
+    except SmashConfigError as error:
+        raise SavedModelError(f"the saved plan holds values the config space refuses: {error}") from None
     diff = plan.verify(model)
     if not diff.ok:
         raise SavedModelError(f"the saved plan does not fit this model. {diff}")
