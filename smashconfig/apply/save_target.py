@@ -47,7 +47,7 @@ def check_save_directory(directory: Any, *, overwrite: bool = False, sources: It
     except OSError as error:
         if isinstance(error, SavedModelFileError):
             raise
-        raise SavedModelFileError(f"cannot save to {_short(directory)}: {error.strerror or error}.") from None
+        raise SavedModelFileError(f"cannot save to {short_path(directory)}: {error.strerror or error}.") from None
     return directory
 
 
@@ -55,16 +55,16 @@ def _check(directory: Path, overwrite: bool, sources: List[Path]) -> None:
     existing = next((p for p in (directory, *directory.parents) if os.path.lexists(p)), Path("."))
     if existing == directory and directory.is_symlink():
         raise SavedModelFileError(
-            f"cannot save to {_short(directory)}: it is a symbolic link; smashconfig never writes through one. "
+            f"cannot save to {short_path(directory)}: it is a symbolic link; smashconfig never writes through one. "
             "Give the real directory."
         )
     if not existing.is_dir():
-        where = "it exists" if existing == directory else f"{_short(existing)} exists"
-        raise SavedModelFileError(f"cannot save to {_short(directory)}: {where} and is not a directory.")
+        where = "it exists" if existing == directory else f"{short_path(existing)} exists"
+        raise SavedModelFileError(f"cannot save to {short_path(directory)}: {where} and is not a directory.")
     for source in sources:
         if _same(directory, source):
             raise SavedModelFileError(
-                f"cannot save to {_short(directory)}: the model was loaded from this directory, and its own files "
+                f"cannot save to {short_path(directory)}: the model was loaded from this directory, and its own files "
                 "would be replaced. Save to another directory."
             )
     if existing == directory:
@@ -76,11 +76,11 @@ def _check(directory: Path, overwrite: bool, sources: List[Path]) -> None:
                 else f"{len(held)} entr{'y' if len(held) == 1 else 'ies'} ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''})"
             )
             raise SavedModelFileError(
-                f"cannot save to {_short(directory)}: it already holds {what}; pass overwrite=True (--overwrite) to "
+                f"cannot save to {short_path(directory)}: it already holds {what}; pass overwrite=True (--overwrite) to "
                 "replace a save there, or choose an empty or new directory."
             )
         if not os.access(directory, os.W_OK | os.X_OK):
-            raise SavedModelFileError(f"cannot save to {_short(directory)}: it is not writable.")
+            raise SavedModelFileError(f"cannot save to {short_path(directory)}: it is not writable.")
     _probe(existing if existing != directory else directory.parent)
 
 
@@ -163,7 +163,7 @@ def _fresh_folder(directory: Path) -> Path:
             return folder
         except FileExistsError:
             continue
-    raise SavedModelFileError(f"cannot create a temporary directory beside {_short(directory)}.")
+    raise SavedModelFileError(f"cannot create a temporary directory beside {short_path(directory)}.")
 
 
 def _move_into_place(temporary: Path, directory: Path, names: Sequence[str], overwrite: bool) -> None:
@@ -175,10 +175,10 @@ def _move_into_place(temporary: Path, directory: Path, names: Sequence[str], ove
             if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                 raise
             if not overwrite:  # filled by someone else since the check
-                raise SavedModelFileError(f"cannot save to {_short(directory)}: it was filled while saving.") from None
+                raise SavedModelFileError(f"cannot save to {short_path(directory)}: it was filled while saving.") from None
     folders = [name for name in names if (directory / name).is_dir() and not (directory / name).is_symlink()]
     if folders:
-        raise SavedModelFileError(f"cannot save to {_short(directory)}: {', '.join(folders)} there is a directory.")
+        raise SavedModelFileError(f"cannot save to {short_path(directory)}: {', '.join(folders)} there is a directory.")
     written = [name for name in names if (temporary / name).exists()]
     manifest = names[-1]
     stale = [name for name in names if name not in written and os.path.lexists(directory / name)]
@@ -190,6 +190,7 @@ def _move_into_place(temporary: Path, directory: Path, names: Sequence[str], ove
     logger.debug("replaced %s in %s", ", ".join(written), directory)
 
 
-def _short(path: Optional[Path]) -> str:
+def short_path(path: Optional[Path]) -> str:
+    """``path`` for a message: a very long one keeps its start and its end."""
     text = str(path)
     return text if len(text) <= 200 else text[:100] + "..." + text[-60:]

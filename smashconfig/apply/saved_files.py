@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List
 
+from smashconfig.apply.save_target import short_path
 from smashconfig.errors import SavedModelError, SavedModelFileError, SmashConfigError
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def read_manifest(directory: Path) -> Dict[str, Any]:
     except OSError as error:
         if isinstance(error, SavedModelError):
             raise
-        raise SavedModelFileError(f"cannot read {_short(directory)}: {error.strerror or error}.") from None
+        raise SavedModelFileError(f"cannot read {short_path(directory)}: {error.strerror or error}.") from None
     if missing:
         raise SavedModelFileError(
             f"{directory} is incomplete: missing {', '.join(missing)} (save_smashed writes all four).", key=missing[0]
@@ -98,7 +99,7 @@ def read_text(path: Path) -> str:
         with open(path, "rb") as handle:
             data = handle.read(MAX_TEXT + 1)
     except OSError as error:
-        raise SavedModelFileError(f"cannot read {_short(path)}: {error.strerror or error}.", key=path.name) from None
+        raise SavedModelFileError(f"cannot read {short_path(path)}: {error.strerror or error}.", key=path.name) from None
     if len(data) > MAX_TEXT:
         raise SavedModelError(f"{path} is larger than {MAX_TEXT >> 20} MiB; it is not a file save_smashed wrote.", key=path.name)
     try:
@@ -188,11 +189,6 @@ def _check_fields(step: "PlanStep", where: Path) -> None:
 def digest_of(data: Dict[str, Any]) -> str:
     """SHA-256 of ``data`` written as canonical JSON."""
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode("utf-8")).hexdigest()
-
-
-def _short(path: Path) -> str:
-    text = str(path)
-    return text if len(text) <= 200 else text[:100] + "..." + text[-60:]
 
 
 __all__: List[str] = ["read_manifest", "read_plan", "read_text", "digest_of", "changed_after_saving"]
