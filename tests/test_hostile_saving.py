@@ -231,6 +231,11 @@ def test_the_directory_a_pipeline_was_loaded_from_is_refused(tmp_path):
     refused_save(pipe, source, SavedModelFileError, "loaded from", watch=tmp_path, overwrite=True)
 
 
+def test_the_directory_a_smashed_model_was_loaded_from_is_refused(copy):
+    model = load_smashed(copy, meta_llama())
+    refused_save(model, copy, SavedModelFileError, "loaded from", watch=copy.parent, overwrite=True)
+
+
 def test_a_path_under_a_file_is_refused(saved, tmp_path):
     (tmp_path / "file").write_text("x")
     refused_save(saved[1], tmp_path / "file" / "out", SavedModelFileError, "file", "not a directory", watch=tmp_path)

@@ -103,7 +103,8 @@ def source_directories(model: Any) -> List[Path]:
     """The local directories ``model`` (or any of its components) says it was loaded from.
 
     transformers models carry ``name_or_path`` / ``config._name_or_path``; diffusers pipelines and
-    models ``config["_name_or_path"]``. Only names of existing directories are returned.
+    models ``config["_name_or_path"]``; a model ``load_smashed`` returned, ``smash_source``. Only
+    names of existing directories are returned.
     """
     from smashconfig.target_modules.tree import components
 
@@ -111,7 +112,8 @@ def source_directories(model: Any) -> List[Path]:
     names = set()
     for holder in holders:
         config = _attribute(holder, "config")
-        for owner, attribute in ((holder, "name_or_path"), (config, "_name_or_path"), (config, "name_or_path")):
+        pairs = ((holder, "smash_source"), (holder, "name_or_path"), (config, "_name_or_path"), (config, "name_or_path"))
+        for owner, attribute in pairs:
             value = _attribute(owner, attribute)
             if isinstance(value, (str, os.PathLike)) and str(value):
                 names.add(str(value))

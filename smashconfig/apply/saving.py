@@ -138,6 +138,7 @@ def load_smashed(directory: Union[str, Path], model: Optional[Any] = None) -> An
     _check_aliases(manifest, directory)
     _rebuild_and_assign(directory, manifest, plan, algorithms, model)
     model.smash_plan = plan
+    model.smash_source = str(directory)  # save_smashed will not write back into it
     return model
 
 
