@@ -439,8 +439,9 @@ def test_two_configs_never_share_target_modules():
     after = SmashConfig("quanto")
     assert before["quanto_target_modules"] is None
     assert after["quanto_target_modules"] is None
-    assert default_registry().space()["quanto_target_modules"].default_value is None
-    assert cfg.space["quanto_target_modules"].default_value is None
+    assert cfg["quanto_target_modules"] == {"include": ["model.layers.*"], "exclude": []}
+    cfg["quanto_target_modules"]["include"].append("lm_head")  # a read is a copy
+    assert cfg["quanto_target_modules"] == {"include": ["model.layers.*"], "exclude": []}
 
 
 def test_two_configs_never_share_hyperparameter_values():
@@ -558,10 +559,15 @@ def test_every_sampled_configuration_of_the_space_loads():
             assert type(cfg[key]) in (int, float, str)
 
 
-def test_changing_a_config_does_not_change_the_space_of_another():
+def test_changing_a_configs_space_does_not_change_the_space_of_another():
+    from ConfigSpace import Constant
+
     cfg = SmashConfig({"lora": {"r": 99}})
-    assert SmashConfig().space["lora_r"].default_value == 8
-    assert cfg.space["lora_r"].default_value == 8
+    cfg.space.add(Constant("scribbled", 1))
+    assert "scribbled" in cfg.space
+    assert "scribbled" not in SmashConfig().space
+    assert "scribbled" not in default_registry().space()
+    assert cfg.space["lora_r"].default_value == 8 and cfg["lora_r"] == 99
 
 
 def test_resolve_target_modules_returns_the_users_normalised_value(tiny_llama):
