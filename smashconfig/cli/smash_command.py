@@ -22,12 +22,13 @@ def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
     from smashconfig.cli.models import load_model
     from smashconfig.plan.build import plan_smash
     from smashconfig.apply.saving import check_save_directory, save_smashed, source_directories
-    from smashconfig.apply.smash import smash
+    from smashconfig.apply.smash import refuse_smashed, smash
 
     overwrite = getattr(args, "overwrite", False)
     if args.output is not None:  # refused up front: an empty name, a file, a symlink, the model's own files
         check_save_directory(args.output, overwrite=overwrite, sources=[Path(args.model)])
     demo = load_model(args.model)
+    refuse_smashed(demo.model)  # a smashed directory given as --model: say so before planning
     if args.output is not None:
         check_save_directory(args.output, overwrite=overwrite, sources=source_directories(demo.model))
     plan = plan_smash(demo.model, config, strict=args.strict)
