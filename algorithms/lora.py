@@ -93,6 +93,8 @@ class LoRA(Algorithm):
 
         from smashconfig.target_modules.tree import components, get_module
 
+        _refuse_gradient_blocking_bases(model, targets[:])
+
         for prefix, root, paths, fan_in_fan_out in _injections(components(model), targets[:]):
             config = LoraConfig(
                 r=params["r"],
@@ -107,6 +109,8 @@ class LoRA(Algorithm):
                 with warnings.catch_warnings():
                     # the second injection into one component (Conv1D layers, then the others) is expected
                     warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+                    # PEFT's torchao layer warns that merge() will raise; merging a quantized base is refused anyway
+                    warnings.filterwarnings("ignore", message=".*instantiated without `get_apply_tensor_subclass`")
                     inject_adapter_in_model(config, root, low_cpu_mem_usage=on_meta)
             except Exception:
                 # PEFT adapts modules in named_modules() order: the first one left unadapted is where it stopped
@@ -122,8 +126,34 @@ class LoRA(Algorithm):
                 )
         for path in targets:
             layer = get_module(model, path)
-            if is_quantized(layer.get_base_layer()):
+            base = layer.get_base_layer()
+            if is_quantized(base) or _holds_quantized_tensor(base):
                 layer.merge = types.MethodType(_refuse_merge, layer)
+
+
+def _holds_quantized_tensor(module: "nn.Module") -> bool:
+    """Whether a parameter of ``module`` is a tensor subclass (torchao's quantized weights are)."""
+    from torch.utils._python_dispatch import is_traceable_wrapper_subclass
+
+    return any(is_traceable_wrapper_subclass(p) for p in module._parameters.values())
+
+
+def _refuse_gradient_blocking_bases(model: Any, targets: Sequence[str]) -> None:
+    """Refuse base layers that quantize their input on the fly (torchao's dynamic activation
+    quantization): no gradient flows back through them, so the adapters before them would never train."""
+    from smashconfig.target_modules.tree import index_modules
+
+    index = index_modules(model)
+    for path in targets:
+        weight = index.module(path)._parameters.get("weight")
+        if getattr(weight, "act_quant_kwargs", None) is not None:
+            raise PlanError(
+                f"lora cannot adapt {path!r}: its base layer quantizes its activations dynamically "
+                f"({type(weight).__name__}), which passes no gradient back to its input, so the adapters of earlier "
+                "layers would never train. Quantize the base weights only (torchao int8_weight_only or "
+                "float8_weight_only) under LoRA.",
+                key="lora",
+            )
 
 
 def _adapted(root: "nn.Module") -> set:
