@@ -167,41 +167,42 @@ class TorchAO(Algorithm):
         self._quantize(model, targets, params)
 
     def _quantize(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
+        """One ``quantize_`` per model (per component of a pipeline), its ``filter_fn`` selecting exactly
+        ``targets``; fused experts found among them are quantized parameter by parameter after."""
         from torchao.quantization import FqnToConfig, quantize_
 
-        from smashconfig.target_modules.tree import components, index_modules
+        from smashconfig.target_modules.tree import components
 
         config = torchao_config(params)
-        index = index_modules(model)
         track = getattr(targets, "working_on", None)
-        linears: Dict[str, set] = {}
-        experts: List[Tuple[str, "nn.Module"]] = []
         roots = components(model)
+        wanted: Dict[str, set] = {}
         for path in targets[:]:
-            module = index.module(path)
-            if _expert_weights(module):
-                experts.append((path, module))
-            else:
-                head, rest = ("", path) if "" in roots else tuple(path.partition(".")[::2])
-                linears.setdefault(head, set()).add(rest)
-        for head, wanted in linears.items():
+            head, rest = ("", path) if "" in roots else tuple(path.partition(".")[::2])
+            wanted.setdefault(head, set()).add(rest)
+        experts: List[Tuple[str, "nn.Module"]] = []
+        for head, paths in wanted.items():
 
-            def selected(module: "nn.Module", fqn: str, wanted: set = wanted, head: str = head) -> bool:
-                if fqn not in wanted:
+            def selected(module: "nn.Module", fqn: str, paths: set = paths, head: str = head) -> bool:
+                if fqn not in paths:
+                    return False
+                path = f"{head}.{fqn}" if head else fqn
+                if _expert_weights(module):
+                    experts.append((path, module))
                     return False
                 if track is not None:
-                    track(f"{head}.{fqn}" if head else fqn)
+                    track(path)
+                install_state_hooks(module)
                 return True
 
             quantize_(roots[head], config, filter_fn=selected)
         for path, module in experts:
             if track is not None:
                 track(path)
+            install_state_hooks(module)
             quantize_(module, FqnToConfig({name: config for name, _ in _expert_weights(module)}), filter_fn=None)
         if track is not None:
             track(None)
-        for path in targets[:]:
-            install_state_hooks(index.module(path))
 
 
 def _expert_weights(module: "nn.Module") -> List[Tuple[str, Any]]:
