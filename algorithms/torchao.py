@@ -15,7 +15,7 @@ reason in :data:`.torchao_types.UNAVAILABLE`: int4 weight-only and float8 dynami
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from smashconfig.algorithms.torchao_state import install_state_hooks, is_tensor_subclass
 from smashconfig.algorithms.torchao_types import (
@@ -30,11 +30,12 @@ from smashconfig.algorithms.torchao_types import (
     torchao_config,
 )
 from smashconfig.contract.algorithm import Algorithm
-from smashconfig.contract.layers import first_on_meta, is_adapter_internal, is_quantized
 from smashconfig.errors import PlanError
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from smashconfig.contract.step import StepInput
 
 SUPPORTED = "Linear layers, and fused MoE experts (3-D weights) where their CPU forward runs quantized"
 
@@ -49,6 +50,7 @@ class TorchAO(Algorithm):
     backend_modules = ("torchao.quantization",)
     description = "torchao weight / dynamic activation quantization (PyTorch-native)"
     supports = SUPPORTED
+    order = 20
 
     def hyperparameters(self) -> List[Any]:
         from ConfigSpace import Categorical
@@ -93,9 +95,7 @@ class TorchAO(Algorithm):
         import torch.nn as nn
 
         kind = type(module).__name__
-        if is_adapter_internal(path):
-            return "part of a LoRA adapter"
-        if is_quantized(module) or any(is_tensor_subclass(p) for p in module._parameters.values()):
+        if self.is_changed(module):
             return f"{kind} is already quantized"
         if isinstance(module, nn.Linear):
             if isinstance(module, nn.modules.linear.NonDynamicallyQuantizableLinear):
@@ -115,34 +115,36 @@ class TorchAO(Algorithm):
 
         if isinstance(module, nn.Linear):
             return self.skip_reason(path, module, {}) is None
-        if _expert_weights(module) and not is_adapter_internal(path):
+        if _expert_weights(module):
             return any(self.skip_reason(path, module, {"quant_type": q}) is None for q in QUANT_TYPES)
         return False
+
+    def is_changed(self, module: "nn.Module") -> bool:
+        """A module holding a torchao quantized tensor (``Int8Tensor``, ``Float8Tensor``, ...), told without importing torchao."""
+        return any(p is not None and type(p).__module__.startswith("torchao.") for p in module._parameters.values())
 
     # ----- checks before anything changes ---------------------------------------------------------
 
     def check(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], calibration_data: Any) -> None:
         from smashconfig.target_modules.tree import index_modules
 
-        path = first_on_meta(model, targets[:])
-        if path is not None:
-            raise PlanError(
-                f"torchao cannot quantize {path!r}: its weights are on the meta device (not loaded). "
-                "Load real weights first, or use load_smashed to restore a saved smashed model.",
-                key="torchao",
-            )
-        if params.get("quant_type") == INT8_WEIGHT_ONLY and params.get("granularity") == "per_group":
-            size = params["group_size"]
-            index = index_modules(model)
-            for path in targets[:]:
-                for name, weight in _quantized_parameters(index.module(path)):
-                    if weight.shape[-1] % size:
-                        fits = [g for g in GROUP_SIZES if weight.shape[-1] % g == 0]
-                        raise PlanError(
-                            f"torchao_group_size = {size} does not divide the {weight.shape[-1]} inputs of "
-                            f"{path}.{name}; group sizes that fit it: {fits or 'none (use per_row)'}",
-                            key="torchao_group_size",
-                        )
+        index = index_modules(model)
+        per_group = params.get("quant_type") == INT8_WEIGHT_ONLY and params.get("granularity") == "per_group"
+        for path in targets[:]:
+            for name, weight in _quantized_parameters(index.module(path)):
+                if weight.is_meta:
+                    raise PlanError(
+                        f"torchao cannot quantize {path}.{name}: it is on the meta device (not loaded). "
+                        "Load real weights first, or use load_smashed to restore a saved smashed model.",
+                        key="torchao",
+                    )
+                if per_group and weight.shape[-1] % params["group_size"]:
+                    fits = [g for g in GROUP_SIZES if weight.shape[-1] % g == 0]
+                    raise PlanError(
+                        f"torchao_group_size = {params['group_size']} does not divide the {weight.shape[-1]} inputs "
+                        f"of {path}.{name}; group sizes that fit it: {fits or 'none (use per_row)'}",
+                        key="torchao_group_size",
+                    )
 
     # ----- doing ---------------------------------------------------------------------------------
 
@@ -151,6 +153,14 @@ class TorchAO(Algorithm):
 
         with torch.no_grad():  # nothing here is to be differentiated
             self._quantize(model, targets, params)
+
+    def apply_step(self, step: "StepInput") -> None:
+        """Each group of modules with its own quantization type, reporting the module being quantized."""
+        import torch
+
+        with torch.no_grad():
+            for group in step.groups:
+                self._quantize(step.model, group.paths, group.params, step.progress)
 
     def rebuild(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
         """Quantize meta stand-ins of the weights from the same config: the structure, no values."""
@@ -166,7 +176,13 @@ class TorchAO(Algorithm):
                 module._parameters[name] = nn.Parameter(torch.empty_like(weight, device="meta"), requires_grad=False)
         self._quantize(model, targets, params)
 
-    def _quantize(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
+    def _quantize(
+        self,
+        model: Any,
+        targets: Sequence[str],
+        params: Mapping[str, Any],
+        track: Optional[Callable[[Optional[str]], None]] = None,
+    ) -> None:
         """One ``quantize_`` per model (per component of a pipeline), its ``filter_fn`` selecting exactly
         ``targets``; fused experts found among them are quantized parameter by parameter after."""
         from torchao.quantization import FqnToConfig, quantize_
@@ -174,7 +190,6 @@ class TorchAO(Algorithm):
         from smashconfig.target_modules.tree import components
 
         config = torchao_config(params)
-        track = getattr(targets, "working_on", None)
         roots = components(model)
         wanted: Dict[str, set] = {}
         for path in targets[:]:

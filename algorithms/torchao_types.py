@@ -89,11 +89,11 @@ def experts_skip_reason(kind: str, implementation: Any, quant_type: str) -> Any:
     if implementation in allowed:
         return None
     tensor = TENSOR_TYPES.get(quant_type, "torchao")
-    why = MISSING_OPS.get(str(implementation), "is not one torchao's quantized tensors are known to run")
+    why = MISSING_OPS.get(str(implementation), "is not an implementation torchao's quantized tensors are known to run")
     others = [q for q, impls in EXPERTS_IMPLEMENTATIONS.items() if implementation in impls]
     fix = f"use quant_type {' or '.join(others)}, or " if others else ""
     return (
         f"{kind} holds 3-D expert weights that torchao's {tensor} ({quant_type}) cannot run on CPU with "
-        f"experts implementation {implementation!r}, which {why}; {fix}"
+        f"experts implementation {implementation!r}: it {why}; {fix}"
         f"load the model with experts_implementation={sorted(allowed)[0]!r}"
     )
