@@ -181,14 +181,9 @@ def test_a_component_of_the_wrong_dtype_is_refused_and_the_model_left_as_it_was(
 
 
 def _rewrite_checksum(directory) -> None:
-    import json
+    from test_hostile_saving import rehash
 
-    from smashconfig.apply import saving
-
-    manifest = json.loads((directory / saving.MANIFEST).read_text())
-    manifest["files"][saving.WEIGHTS] = saving._sha256(directory / saving.WEIGHTS)
-    manifest["manifest_sha256"] = saving._digest({k: v for k, v in manifest.items() if k != "manifest_sha256"})
-    (directory / saving.MANIFEST).write_text(json.dumps(manifest))
+    rehash(directory)
 
 
 # ----- LoRA on a torchao base ----------------------------------------------------------------------------

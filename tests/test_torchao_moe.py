@@ -109,3 +109,20 @@ def test_smash_on_a_moe_model_quantizes_its_linear_layers_and_still_runs(kind):
     acted = model.smash_plan.step("torchao").acted
     assert acted and "lm_head" not in acted
     assert torch.nn.functional.cosine_similarity(logits(model).flatten(), reference.flatten(), dim=0) >= 0.99
+
+
+def test_smash_quantizes_fused_experts_where_they_run():
+    from smashconfig import SmashConfig, smash
+
+    model = tiny_moe("qwen3_moe", "grouped_mm")
+    ids = torch.randint(0, 64, (2, 6), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        reference = model(ids).logits
+    smash(model, SmashConfig({"torchao": {"quant_type": "float8_weight_only"}}))
+
+    step = model.smash_plan.steps[0]
+    assert set(experts_paths(model)) <= set(step.acted)
+    assert step.coverage["acted_body_params"] / step.coverage["body_params"] > 0.95
+    with torch.no_grad():
+        out = model(ids).logits
+    assert torch.nn.functional.cosine_similarity(out.flatten(1), reference.flatten(1)).min() >= 0.99
