@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
         "validate": validate,
         "targets": targets,
         "smash": smash,
+        "tune": tune,
     }
     return handlers[args.command](args)
 
@@ -75,3 +76,9 @@ def smash(args: argparse.Namespace) -> int:
     from smashconfig.cli.smash_command import run_smash
 
     return run_smash(args, load(args.config))
+
+
+def tune(args: argparse.Namespace) -> int:
+    from smashconfig.cli.tune_command import run_tune
+
+    return run_tune(args)

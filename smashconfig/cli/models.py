@@ -44,6 +44,8 @@ class DemoModel:
     model: "nn.Module"
     inputs: Any
     readout: Callable[[Any, Any], "torch.Tensor"]
+    tokenizer: Any = None
+    """The model's own tokenizer, when its directory has one."""
 
     def output(self, model: "nn.Module") -> "torch.Tensor":
         """The comparable output of ``model`` (this one or a smashed copy) on the sample inputs."""
@@ -133,9 +135,10 @@ def from_directory(path: Path) -> DemoModel:
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
         inputs = dict(tokenizer(SENTENCES, padding=True, return_tensors="pt"))
     except (OSError, ValueError):
+        tokenizer = None
         generator = torch.Generator().manual_seed(0)
         inputs = {"input_ids": torch.randint(0, config.vocab_size, (4, 16), generator=generator)}
-    return DemoModel(str(path), model, inputs, logits if causal else mean_pooled)
+    return DemoModel(str(path), model, inputs, logits if causal else mean_pooled, tokenizer)
 
 
 def logits(output: Any, inputs: Any) -> "torch.Tensor":

@@ -18,6 +18,7 @@ def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
     from smashconfig.cli.models import load_model
     from smashconfig.plan.smash_plan import plan_smash
     from smashconfig.apply.saving import check_save_directory, save_smashed
+    from smashconfig.apply.sizes import weight_bytes
     from smashconfig.apply.smash import smash
 
     if args.output:
@@ -46,20 +47,6 @@ def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
     if args.output:
         out(f"saved:   {save_smashed(demo.model, args.output)}")
     return 0
-
-
-def weight_bytes(model: Any) -> int:
-    """Bytes of the saved state (tied tensors counted once), as ``save_smashed`` would store it."""
-    from smashconfig.apply.saving import state_tensors
-
-    seen = set()
-    total = 0
-    for tensor in state_tensors(model).values():
-        key = (tensor.data_ptr(), tensor.nbytes)
-        if key not in seen:
-            seen.add(key)
-            total += tensor.nbytes
-    return total
 
 
 def mib(n: int) -> str:
