@@ -7,14 +7,16 @@ the weights are stored quantized. Paths are handed to quanto one by one, never a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
 
 from smashconfig.contract.algorithm import Algorithm
+from smashconfig.contract.layers import first_on_meta
 from smashconfig.errors import PlanError
-from smashconfig.contract.layers import first_on_meta, is_adapter_internal, is_quantized
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from smashconfig.contract.step import StepInput
 
 WEIGHT_BITS = ["qint2", "qint4", "qint8", "qfloat8"]
 ACTIVATION_BITS = ["none", "qint8", "qfloat8"]
@@ -30,6 +32,7 @@ class Quanto(Algorithm):
     backend_modules = ("optimum.quanto",)
     description = "optimum-quanto weight/activation quantization"
     supports = "Linear and Conv2d layers, and LayerNorm when activation_bits is set"
+    order = 20
 
     def hyperparameters(self) -> List[Any]:
         from ConfigSpace import Categorical
@@ -52,9 +55,7 @@ class Quanto(Algorithm):
         import torch.nn as nn
 
         kind = type(module).__name__
-        if is_adapter_internal(path):
-            return "part of a LoRA adapter"
-        if is_quantized(module):
+        if self.is_changed(module):
             return f"{kind} is already quantized"
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             weight = module._parameters.get("weight")
@@ -72,6 +73,11 @@ class Quanto(Algorithm):
 
         return isinstance(module, (nn.Linear, nn.Conv2d)) and self.skip_reason(path, module, {}) is None
 
+    def is_changed(self, module: "nn.Module") -> bool:
+        """An optimum-quanto quantized module (``QLinear``, ``QConv2d``, ...), told without importing quanto."""
+        attributes = module.__dict__  # quanto keeps both as plain attributes; no Module.__getattr__ fallback
+        return "weight_qtype" in attributes and "activation_qtype" in attributes
+
     def needs_calibration(self, params: Mapping[str, Any]) -> bool:
         return params.get("activation_bits", "none") != "none"
 
@@ -86,59 +92,47 @@ class Quanto(Algorithm):
 
     # ----- doing ---------------------------------------------------------------------------------
 
-    def apply(
-        self,
-        model: Any,
-        targets: Sequence[str],
-        params: Mapping[str, Any],
-        *,
-        calibration_data: Optional[Iterable[Any]] = None,
-    ) -> None:
+    def apply_step(self, step: "StepInput") -> None:
+        """Swap every targeted layer for its quanto counterpart (each group with its own types), calibrate
+        when activations are quantized, then freeze, as optimum-quanto's ``quantize`` then ``freeze`` do."""
         import torch
-        from optimum.quanto import Calibration, quantize_module
+        from optimum.quanto import Calibration
 
         from smashconfig.apply.calibration import run_batches
-        from smashconfig.target_modules.tree import ModuleSlots
 
-        weights = params["weight_bits"]
-        activations = None if params["activation_bits"] == "none" else params["activation_bits"]
-        slots = ModuleSlots(model)
-        quantized = []
         with torch.no_grad():  # nothing here is to be differentiated; recording it would only cost time
-            for path in targets:
-                qmodule = quantize_module(slots.get(path), weights=weights, activations=activations)
-                if qmodule is None:
-                    raise RuntimeError(f"optimum-quanto has no quantized counterpart for {path!r}")
-                qmodule.name = path
-                slots.set(path, qmodule)
-                quantized.append(qmodule)
-            if activations is not None:
+            quantized = self._swap(step)
+            if any(group.params["activation_bits"] != "none" for group in step.groups):
                 with Calibration():
-                    if run_batches(model, calibration_data) == 0:
+                    if run_batches(step.model, step.calibration_data) == 0:
                         raise ValueError(
                             "calibration_data yielded no batch, so the activation scales would stay uncalibrated; "
                             "give at least one batch"
                         )
-            # freezing after every module is swapped, as optimum-quanto's quantize() then freeze() does
-            tracked = getattr(targets, "working_on", None)
-            for path, qmodule in zip(targets[:], quantized):
-                if tracked is not None:
-                    tracked(path)
+            for path, qmodule in quantized:
+                step.progress(path)
                 qmodule.freeze()
-            if tracked is not None:
-                tracked(None)
+            step.progress(None)
 
-    def rebuild(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
+    def rebuild_step(self, step: "StepInput") -> None:
+        self._swap(step)
+
+    def _swap(self, step: "StepInput") -> List[Any]:
+        """Replace each targeted layer by its (unfrozen) quanto module; returns (path, module) pairs."""
         from optimum.quanto import quantize_module
 
-        from smashconfig.target_modules.tree import ModuleSlots
-
-        activations = None if params["activation_bits"] == "none" else params["activation_bits"]
-        slots = ModuleSlots(model)
-        for path in targets:
-            qmodule = quantize_module(slots.get(path), weights=params["weight_bits"], activations=activations)
-            qmodule.name = path
-            slots.set(path, qmodule)
+        quantized = []
+        for group in step.groups:
+            weights = group.params["weight_bits"]
+            activations = None if group.params["activation_bits"] == "none" else group.params["activation_bits"]
+            for path in group.paths:
+                qmodule = quantize_module(step.get(path), weights=weights, activations=activations)
+                if qmodule is None:
+                    raise RuntimeError(f"optimum-quanto has no quantized counterpart for {path!r}")
+                qmodule.name = path
+                step.replace(path, qmodule)
+                quantized.append((path, qmodule))
+        return quantized
 
     def saved_state(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> Dict[str, Any]:
         """Calibration switches off output quantization where only float consumers follow; record where."""

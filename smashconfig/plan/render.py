@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import Any, Dict, List
 
 from smashconfig.text import examples, table
-
-if TYPE_CHECKING:
-    from smashconfig.plan.smash_plan import PlanStep, SmashPlan
 
 
 def render_plan(plan: "SmashPlan") -> str:

@@ -17,12 +17,11 @@ from smashconfig.errors import NoTargetsError
 from smashconfig.target_modules.glob import escape_glob
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE
 from smashconfig.target_modules.patterns import PatternSet
+from smashconfig.target_modules.rules import ChangedBy, TargetRules, no_module_changed
 from smashconfig.target_modules.tree import ModuleIndex, components, index_modules
 
 if TYPE_CHECKING:
     from torch import nn
-
-    from smashconfig.contract.algorithm import Algorithm
 
 DENOISERS = ("transformer", "unet")
 
@@ -92,9 +91,20 @@ def _output_embeddings(root: "nn.Module") -> Optional["nn.Module"]:
     return head if isinstance(head, nn.Module) else None
 
 
-def infer_default_targets(model: Any, algorithm: "Algorithm", index: Optional[ModuleIndex] = None) -> DefaultTargets:
-    """The default ``target_modules`` of ``algorithm`` on ``model``, with the rule behind each module."""
+def infer_default_targets(
+    model: Any,
+    algorithm: TargetRules,
+    index: Optional[ModuleIndex] = None,
+    changed_by: ChangedBy = no_module_changed,
+) -> DefaultTargets:
+    """The default ``target_modules`` of ``algorithm`` on ``model``, with the rule behind each module.
+
+    Modules inside one that an algorithm already changed (``changed_by``) are left out.
+    """
+    from smashconfig.target_modules.acting import Acting
+
     index = index or index_modules(model)
+    acting = Acting(index, algorithm, {}, changed_by)
     roots = components(model)
     scope = None if "" in roots else [name for name in DENOISERS if name in roots]
     if scope == []:
@@ -114,6 +124,8 @@ def infer_default_targets(model: Any, algorithm: "Algorithm", index: Optional[Mo
             rules.append(f"default: excluded as the output head ({heads[path]})")
         elif module._modules:
             rules.append("default: container")
+        elif acting.owner(i) is not None:
+            rules.append(f"default: {acting.owner(i)}")
         elif algorithm.selected_by_default(path, module):
             intended.append(i)
             rules.append(f"default: {algorithm.name} targets {type(module).__name__} by default")
