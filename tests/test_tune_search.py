@@ -170,11 +170,20 @@ def test_optional_overrides_are_switched_on_and_off_per_trial():
     seen = set()
     for config in sample(space, 30):
         chosen = config["quanto_overrides"] or []
-        assert all(rule in [dict(r, exclude=[]) for r in rules] or rule in rules for rule in chosen)
+        assert all(rule in space.algorithms["quanto"].optional_overrides for rule in chosen)
         seen.add(len(chosen))
     assert seen == {0, 1, 2}
-    with pytest.raises(SmashConfigError):
+    with pytest.raises(SmashConfigError, match="qint9"):
         load_search({"quanto": {"optional_overrides": [{"include": ["*"], "weight_bits": "qint9"}]}})
+    with pytest.raises(SmashConfigError, match="target_modules"):
+        load_search({"quanto": {"optional_overrides": [{"include": ["*"], "target_modules": None}]}})
+
+
+def test_fixed_overrides_are_one_value_not_a_choice():
+    rules = [{"include": ["*.self_attn.*"], "weight_bits": "qint8"}]
+    space = load_search({"quanto": {"weight_bits": "qint4", "overrides": rules}})
+    assert space.size() == 1
+    assert sample(space)[0]["quanto_overrides"] == SmashConfig({"quanto": {"overrides": rules}})["quanto_overrides"]
 
 
 def test_objectives_default_per_model_kind_and_refuse_what_the_model_cannot_have():

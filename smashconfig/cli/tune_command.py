@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from smashconfig.cli.commands import out
+from smashconfig.cli.output import out
 from smashconfig.errors import IllegalValueError
 
 DEFAULT_OUTPUT = "tune-results"

@@ -8,7 +8,7 @@ The forms, for a hyperparameter ``key`` of a registered algorithm:
   integer and float hyperparameters only.
 
 ``target_modules`` is fixed when it is a mapping (or null) and a choice when it is a list of
-them. Every value is checked against the registered hyperparameter when the file is read.
+them; ``overrides`` (a list of rules) is always fixed. Every value is checked against the registered hyperparameter when the file is read.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
 
-from smashconfig.contract.hyperparameters import allowed, check_value, is_target_modules
+from smashconfig.contract.hyperparameters import allowed, check_value, is_overrides, is_target_modules
 from smashconfig.errors import IllegalValueError, WrongTypeError, describe
 
 if TYPE_CHECKING:
@@ -85,6 +85,8 @@ Dimension = Union[Fixed, Choice, Range]
 
 def dimension(hp: "Hyperparameter", value: Any, key: str) -> Dimension:
     """The dimension that ``value`` (as written in a search file) describes for hyperparameter ``hp``."""
+    if is_overrides(hp):  # a list of rules is one value; ``optional_overrides`` lets a search vary them
+        return Fixed(check_value(hp, value, key))
     if is_target_modules(hp):
         if isinstance(value, list):
             return Choice(tuple(check_value(hp, item, key) for item in _items(value, key, hp)))

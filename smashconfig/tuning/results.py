@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
-from smashconfig.config.smash_config import SmashConfig
 from smashconfig.text import table
 from smashconfig.tuning.objectives import Objective
+from smashconfig.tuning.plot import plot_front
+from smashconfig.tuning.records import TrialRecord
 from smashconfig.tuning.runner import config_key
 
 if TYPE_CHECKING:
     import optuna
 
 METRIC_ORDER = ("size", "cosine", "kl", "perplexity", "latency")
-
-
-@dataclass
-class TrialRecord:
-    """One trial as stored in the study."""
-
-    number: int
-    state: str
-    metrics: Dict[str, float] = field(default_factory=dict)
-    config: Dict[str, Any] = field(default_factory=dict)
-    fail_reason: Optional[str] = None
-    same_as: Optional[int] = None
-
-    @property
-    def smash_config(self) -> SmashConfig:
-        return SmashConfig.from_dict(self.config)
 
 
 @dataclass
@@ -96,9 +81,7 @@ class TuneResult:
         written["trials"] = folder / "trials.json"
         written["trials"].write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
         if plot:
-            from smashconfig.tuning.plot import plot_front
-
-            written["plot"] = plot_front(self, folder / "front.png")
+            written["plot"] = plot_front(self.trials, self.front, self.objectives, self.baseline, self.study, folder / "front.png")
         return written
 
 

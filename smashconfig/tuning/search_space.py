@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from smashconfig.config.from_dict import hyperparameter_entries
 from smashconfig.config.smash_config import SmashConfig
+from smashconfig.contract.hyperparameters import check_value
 from smashconfig.contract.registry import Registry, default_registry
 from smashconfig.errors import GroupConflictError, IllegalValueError, SmashConfigError, UnknownKeyError, WrongTypeError, describe
 from smashconfig.text.didyoumean import did_you_mean
@@ -226,7 +227,11 @@ def _optional_overrides(name: str, rules: Any, registry: Registry) -> Tuple[Dict
         raise _at(IllegalValueError(f"{name}.{OPTIONAL_OVERRIDES}: {name!r} has no per-module overrides ('{name}_overrides') to switch on.", key=f"{name}_overrides"), where)
     if not isinstance(rules, list) or not rules or not all(isinstance(r, Mapping) for r in rules):
         raise _at(WrongTypeError(f"{name}.{OPTIONAL_OVERRIDES} takes a list of override rules such as {{include: ['*.0.*'], ...}}; got {describe(rules)}.", key=f"{name}_overrides"), where)
-    return tuple(dict(r) for r in rules)
+    key = f"{name}_{OPTIONAL_OVERRIDES}"
+    try:
+        return tuple(check_value(registry.keys()[f"{name}_overrides"].hyperparameter, rules, key))
+    except SmashConfigError as error:
+        raise _at(error, where)
 
 
 def _corner(dim: Dimension, end: int) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import warnings
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Dict, Iterator
 
@@ -46,12 +47,17 @@ def evaluate(model: Any, config: "SmashConfig", reference: Reference, *, latency
 
 @contextmanager
 def _quiet_smash() -> Iterator[None]:
-    """``smash``'s one-line summary is left out: the search reports each trial itself."""
+    """``smash``'s summary line and its warnings (the same for many trials) go to the debug log:
+    the search reports each trial itself."""
     logger = logging.getLogger("smashconfig")
     before = logger.level
     if logger.getEffectiveLevel() < logging.WARNING:
         logger.setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
     finally:
         logger.setLevel(before)
+    for warning in caught:
+        logger.debug("%s", warning.message)
