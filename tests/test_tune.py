@@ -11,6 +11,7 @@ import torch
 
 from smashconfig import SmashConfig, smash, tune
 from smashconfig.cli import models as demo_models
+from smashconfig.contract.registry import default_registry
 from smashconfig.errors import IllegalValueError, NoTargetsError, PlanError, SmashConfigError
 from smashconfig.tuning.errors import StorageError
 from smashconfig.tuning.metrics import Reference, is_causal_lm, measure
@@ -181,3 +182,19 @@ def test_a_smashed_model_is_refused(llama, tmp_path):
     smash(model, SmashConfig({"quanto": {"weight_bits": "qint8"}}))
     with pytest.raises(PlanError, match="smashed already"):
         tune(model, {"quanto": {"weight_bits": "qint8"}}, trials=1, storage=str(tmp_path / "s.db"))
+
+
+@pytest.mark.skipif(
+    "quanto_overrides" not in default_registry().keys(), reason="per-module overrides (quanto_overrides) are not in SmashConfig yet"
+)
+def test_optional_override_rules_find_mixed_precision(llama, tmp_path):
+    rules = [{"include": ["model.layers.0.*"], "weight_bits": "qint8"}, {"include": ["*.mlp.*"], "weight_bits": "qint8"}]
+    search = {"quanto": {"weight_bits": "qfloat8", "target_modules": {"include": ["model.layers.*"]}, "optional_overrides": rules}}
+    before = fingerprint(llama.model)
+    result = tune(llama.model, search, trials=8, data=[llama.inputs], storage=str(tmp_path / "s.db"))
+    assert_unchanged(llama.model, before)
+    measured = {len(t.config["quanto"]["overrides"]): t.metrics["kl"] for t in result.trials if t.same_as is None}
+    assert len(measured) >= 2 and len(set(measured.values())) == len(measured)  # the rules change the outputs
+    best = result.front[0]
+    assert best.config["quanto"]["overrides"]
+    assert SmashConfig.from_yaml(best.smash_config.to_yaml())["quanto_overrides"] == best.config["quanto"]["overrides"]
