@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import Union
 
 from smashconfig.config.files import locate, parse_json, parse_yaml, read_source
 from smashconfig.config.smash_config import SmashConfig

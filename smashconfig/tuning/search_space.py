@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from smashconfig.config.from_dict import hyperparameter_entries
 from smashconfig.config.smash_config import SmashConfig
@@ -57,7 +57,11 @@ class SearchSpace:
                 continue
             search = self.algorithms[chosen]
             params = {hp: dim.suggest(trial, f"{chosen}_{hp}") for hp, dim in search.params.items()}
-            rules = [rule for i, rule in enumerate(search.optional_overrides) if trial.suggest_categorical(f"{chosen}_overrides_{i}", [False, True])]
+            rules = [
+                rule
+                for i, rule in enumerate(search.optional_overrides)
+                if trial.suggest_categorical(f"{chosen}_overrides_{i}", [False, True])
+            ]
             if rules:
                 params["overrides"] = list(params.get("overrides") or []) + rules
             nested[chosen] = params
@@ -113,7 +117,10 @@ def parse_search(data: Any, *, name: str = "search", registry: Optional[Registry
     """
     registry = registry or default_registry()
     if not isinstance(data, Mapping):
-        raise WrongTypeError(f"a search must be a mapping like a config, such as {{'quanto': {{'weight_bits': ['qint8', 'qfloat8']}}}}; got {describe(data)}.")
+        raise WrongTypeError(
+            "a search must be a mapping like a config, such as {'quanto': {'weight_bits': ['qint8', 'qfloat8']}}; "
+            f"got {describe(data)}."
+        )
     objectives = _objectives(data.get("objectives"))
     sections, group_lists = _split(data, registry)
     groups: Dict[str, Tuple[Optional[str], ...]] = {}
@@ -124,20 +131,30 @@ def parse_search(data: Any, *, name: str = "search", registry: Optional[Registry
             stray = [n for n in named if n not in choices]
             if stray:
                 raise _at(
-                    GroupConflictError(f"{stray[0]!r} has a section but {group!r} does not list it among {list(choices)}; add it or drop the section.", key=stray[0]),
+                    GroupConflictError(
+                        f"{stray[0]!r} has a section but {group!r} does not list it among {list(choices)}; "
+                        "add it or drop the section.",
+                        key=stray[0],
+                    ),
                     (stray[0],),
                 )
             groups[group] = choices
         elif len(named) > 1:
             raise _at(
-                GroupConflictError(f"{named[0]!r} and {named[1]!r} are both {group}s; to search among them write '{group}: [{named[0]}, {named[1]}]'.", key=group),
+                GroupConflictError(
+                    f"{named[0]!r} and {named[1]!r} are both {group}s; to search among them write "
+                    f"'{group}: [{named[0]}, {named[1]}]'.",
+                    key=group,
+                ),
                 (named[1],),
             )
         elif named:
             groups[group] = (named[0],)
     algorithms = {n: _algorithm(n, sections.get(n) or {}, registry) for c in groups.values() for n in c if n is not None}
     if not algorithms:
-        raise IllegalValueError("the search names no algorithm; give at least one section such as 'quanto: {weight_bits: [qint8, qfloat8]}'.")
+        raise IllegalValueError(
+            "the search names no algorithm; give at least one section such as 'quanto: {weight_bits: [qint8, qfloat8]}'."
+        )
     return SearchSpace(groups, algorithms, objectives, name)
 
 
@@ -163,7 +180,8 @@ def _split(data: Mapping, registry: Registry) -> Tuple[Dict[str, Dict[str, Any]]
             continue
         if isinstance(top, str) and top in algorithms:
             if value is not None and not isinstance(value, Mapping):
-                raise _at(WrongTypeError(f"{top!r} must map its hyperparameters to values, lists or ranges; got {describe(value)}.", key=top), (top,))
+                message = f"{top!r} must map its hyperparameters to values, lists or ranges; got {describe(value)}."
+                raise _at(WrongTypeError(message, key=top), (top,))
             sections.setdefault(top, {}).update(value or {})
         elif isinstance(top, str) and top in keys and keys[top].is_group:
             group_lists[top] = _group_choices(top, value, registry)
@@ -188,11 +206,13 @@ def _group_choices(group: str, value: Any, registry: Registry) -> Tuple[Optional
     members = registry.groups()[group]
     items = value if isinstance(value, list) else [value]
     if not items:
-        raise _at(IllegalValueError(f"{group} = [] offers nothing to choose; list algorithms ({', '.join(members)}) or null.", key=group), (group,))
+        message = f"{group} = [] offers nothing to choose; list algorithms ({', '.join(members)}) or null."
+        raise _at(IllegalValueError(message, key=group), (group,))
     for item in items:
         if item is not None and item not in members:
             hint = did_you_mean(item, members) if isinstance(item, str) else ""
-            raise _at(IllegalValueError(f"{group} = {item!r} is not allowed; {group} takes one of {members + [None]}.{hint}", key=group), (group,))
+            message = f"{group} = {item!r} is not allowed; {group} takes one of {members + [None]}.{hint}"
+            raise _at(IllegalValueError(message, key=group), (group,))
     return tuple(dict.fromkeys(items))
 
 
@@ -224,9 +244,14 @@ def _optional_overrides(name: str, rules: Any, registry: Registry) -> Tuple[Dict
         return ()
     where = (name, OPTIONAL_OVERRIDES)
     if f"{name}_overrides" not in registry.keys():
-        raise _at(IllegalValueError(f"{name}.{OPTIONAL_OVERRIDES}: {name!r} has no per-module overrides ('{name}_overrides') to switch on.", key=f"{name}_overrides"), where)
+        message = f"{name}.{OPTIONAL_OVERRIDES}: {name!r} has no per-module overrides ('{name}_overrides') to switch on."
+        raise _at(IllegalValueError(message, key=f"{name}_overrides"), where)
     if not isinstance(rules, list) or not rules or not all(isinstance(r, Mapping) for r in rules):
-        raise _at(WrongTypeError(f"{name}.{OPTIONAL_OVERRIDES} takes a list of override rules such as {{include: ['*.0.*'], ...}}; got {describe(rules)}.", key=f"{name}_overrides"), where)
+        message = (
+            f"{name}.{OPTIONAL_OVERRIDES} takes a list of override rules such as "
+            f"{{include: ['*.0.*'], weight_bits: qint8}}; got {describe(rules)}."
+        )
+        raise _at(WrongTypeError(message, key=f"{name}_overrides"), where)
     key = f"{name}_{OPTIONAL_OVERRIDES}"
     try:
         return tuple(check_value(registry.keys()[f"{name}_overrides"].hyperparameter, rules, key))

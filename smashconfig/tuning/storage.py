@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, List, Optional
@@ -19,6 +20,7 @@ logger = logging.getLogger("smashconfig")
 
 DEFAULT_STORAGE = "smashconfig-tune.db"
 SQLITE_TIMEOUT_S = 60
+OPEN_ATTEMPTS = 5
 
 
 def import_optuna():  # type: ignore[no-untyped-def]
@@ -47,11 +49,23 @@ def open_storage(url: str) -> "optuna.storages.BaseStorage":
         folder = Path(url[len("sqlite:///") :]).parent
         if not folder.is_dir():
             raise StorageError(f"storage {url!r}: the folder {str(folder)!r} does not exist.")
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine)
-    except Exception as error:  # SQLAlchemy and drivers raise many kinds; all mean "cannot use it"
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise StorageError(f"storage {url!r} cannot be opened: {reason}") from None
+    attempt = 0
+    while True:
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        except Exception as error:  # SQLAlchemy and drivers raise many kinds; all mean "cannot use it"
+            attempt += 1
+            if attempt < OPEN_ATTEMPTS and _racing(error):
+                time.sleep(0.5 * attempt)
+                continue
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise StorageError(f"storage {url!r} cannot be opened: {reason}") from None
+
+
+def _racing(error: Exception) -> bool:
+    """Whether another worker creating the same new database at the same moment explains ``error``."""
+    text = str(error)
+    return type(error).__name__ == "IntegrityError" or "database is locked" in text or "already exists" in text
 
 
 def open_study(
