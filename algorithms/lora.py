@@ -38,6 +38,7 @@ class LoRA(Algorithm):
     description = "PEFT LoRA adapters (trainable), QLoRA-style on a quantized base"
     supports = SUPPORTED
     order = 30
+    warns_on_low_coverage = False  # adapters go where they are put; covering a few projections is the usual use
 
     def hyperparameters(self) -> List[Any]:
         from ConfigSpace import Float, Integer

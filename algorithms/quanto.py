@@ -66,6 +66,8 @@ class Quanto(Algorithm):
             if params.get("activation_bits", "none") == "none":
                 return "LayerNorm is quantized by quanto only when activation_bits is set"
             return None
+        if any(p.dim() == 3 for p in module._parameters.values() if p is not None):
+            return f"{kind} holds fused 3-D expert weights, not Linear layers, and quanto quantizes only Linear/Conv2d layers"
         return f"{kind} is not quantizable by quanto"
 
     def selected_by_default(self, path: str, module: "nn.Module") -> bool:

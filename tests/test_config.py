@@ -126,7 +126,7 @@ def test_add_a_dict_with_hyperparameters():
 def test_add_a_dict_with_none_uses_defaults():
     cfg = SmashConfig()
     cfg.add({"lora": None})
-    assert cfg.hyperparameters("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None, "overrides": []}
+    assert cfg.params("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None, "overrides": []}
 
 
 def test_adding_an_active_algorithm_again_keeps_its_values_and_updates_given_ones():
@@ -171,13 +171,13 @@ def test_constructor_takes_what_add_takes():
 
 def test_defaults_match_the_design_table():
     cfg = SmashConfig(["quanto", "lora"])
-    assert cfg.hyperparameters("quanto") == {
+    assert cfg.params("quanto") == {
         "weight_bits": "qint8",
         "activation_bits": "none",
         "target_modules": None,
         "overrides": [],
     }
-    assert cfg.hyperparameters("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None, "overrides": []}
+    assert cfg.params("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None, "overrides": []}
 
 
 @pytest.mark.parametrize(
@@ -439,8 +439,9 @@ def test_two_configs_never_share_target_modules():
     after = SmashConfig("quanto")
     assert before["quanto_target_modules"] is None
     assert after["quanto_target_modules"] is None
-    assert default_registry().space()["quanto_target_modules"].default_value is None
-    assert cfg.space["quanto_target_modules"].default_value is None
+    assert cfg["quanto_target_modules"] == {"include": ["model.layers.*"], "exclude": []}
+    cfg["quanto_target_modules"]["include"].append("lm_head")  # a read is a copy
+    assert cfg["quanto_target_modules"] == {"include": ["model.layers.*"], "exclude": []}
 
 
 def test_two_configs_never_share_hyperparameter_values():
@@ -495,7 +496,7 @@ def test_mutating_values_read_back_leaves_the_config_unchanged():
     as_dict = cfg.to_dict()
     as_dict["quanto"]["target_modules"]["include"].clear()
     as_dict["quanto"]["weight_bits"] = "qint2"
-    hyperparameters = cfg.hyperparameters("quanto")
+    hyperparameters = cfg.params("quanto")
     hyperparameters["target_modules"]["include"].append("d")
     assert cfg["quanto_target_modules"] == {"include": ["a.*"], "exclude": []}
     assert cfg["quanto_weight_bits"] == "qint8"
@@ -558,10 +559,15 @@ def test_every_sampled_configuration_of_the_space_loads():
             assert type(cfg[key]) in (int, float, str)
 
 
-def test_changing_a_config_does_not_change_the_space_of_another():
+def test_changing_a_configs_space_does_not_change_the_space_of_another():
+    from ConfigSpace import Constant
+
     cfg = SmashConfig({"lora": {"r": 99}})
-    assert SmashConfig().space["lora_r"].default_value == 8
-    assert cfg.space["lora_r"].default_value == 8
+    cfg.space.add(Constant("scribbled", 1))
+    assert "scribbled" in cfg.space
+    assert "scribbled" not in SmashConfig().space
+    assert "scribbled" not in default_registry().space()
+    assert cfg.space["lora_r"].default_value == 8 and cfg["lora_r"] == 99
 
 
 def test_resolve_target_modules_returns_the_users_normalised_value(tiny_llama):

@@ -80,7 +80,7 @@ def test_third_party_algorithm_appears_in_the_space(toy):
 
 def test_built_ins_are_unchanged_by_a_third_party_algorithm(toy):
     cfg = SmashConfig(["quanto", "lora"])
-    assert cfg.hyperparameters("quanto")["weight_bits"] == "qint8"
+    assert cfg.params("quanto")["weight_bits"] == "qint8"
     assert cfg["lora_r"] == 8
 
 

@@ -128,7 +128,7 @@ def test_section_with_no_value_activates_defaults(tmp_path):
     path = write(tmp_path, "lora:\n")
     cfg = SmashConfig.from_yaml(path)
     assert cfg.active_algorithms == ["lora"]
-    assert cfg.hyperparameters("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None, "overrides": []}
+    assert cfg.params("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None, "overrides": []}
 
 
 def test_empty_mapping_section_activates_defaults(tmp_path):

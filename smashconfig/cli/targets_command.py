@@ -38,7 +38,7 @@ def explain(args: argparse.Namespace, config: "SmashConfig", model: object) -> i
 
     explanations = {}
     for name in config.active_algorithms:
-        params = config.hyperparameters(name)
+        params = config.params(name)
         target_modules, overrides = params.pop("target_modules"), params.pop("overrides")
         explanations[name] = explain_targets(
             target_modules, model, name, params=params, overrides=overrides, strict=args.strict, registry=config.registry

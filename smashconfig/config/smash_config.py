@@ -256,7 +256,7 @@ class SmashConfig(MutableMapping):
         out: Dict[str, "TARGET_MODULES_TYPE"] = {}
         messages: List[str] = []
         for name in self.active_algorithms:
-            params = self.hyperparameters(name)
+            params = self.params(name)
             written, overrides = params.pop("target_modules"), params.pop("overrides")
             decision = decide_targets(
                 model, written, self._registry.get(name), params,
@@ -269,7 +269,7 @@ class SmashConfig(MutableMapping):
         emit(messages, strict=strict)
         return out
 
-    def hyperparameters(self, algorithm: str) -> Dict[str, Any]:
+    def params(self, algorithm: str) -> Dict[str, Any]:
         """Every hyperparameter of an active algorithm, unprefixed, defaults filled in."""
         return dict(self.to_dict()[self._active_name(algorithm)])
 

@@ -38,6 +38,9 @@ class Algorithm:
     """Modules ``smash`` imports before changing anything, e.g. ``("optimum.quanto",)``."""
     order: ClassVar[int] = DEFAULT_ORDER
     """Position in ``smash``: lower runs first (quantizers 20, adapters 30, others 100 unless they say)."""
+    warns_on_low_coverage: ClassVar[bool] = True
+    """Whether a plan warns when it acts on less than half of the body's parameters (a compressor
+    expected to shrink the model says yes; an adapter, which adds parameters where it is put, no)."""
     overridable: ClassVar[Optional[Tuple[str, ...]]] = None
     """The hyperparameters an override rule may set; ``None``: all of them."""
     description: ClassVar[str] = ""

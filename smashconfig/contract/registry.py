@@ -13,7 +13,7 @@ import keyword
 import logging
 import re
 import threading
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Type, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
 from smashconfig.contract.algorithm import Algorithm
 from smashconfig.contract.hyperparameters import SHARED
@@ -41,6 +41,7 @@ class Registry:
         self._hyperparameters: Dict[str, List["Hyperparameter"]] = {}
         self._discover = discover
         self._lock = threading.RLock()
+        self._recognising: Optional[Tuple[Dict[str, Algorithm], List[Any]]] = None
         self._space: Optional["ConfigurationSpace"] = None
         self._keys: Optional[Dict[str, KeySpec]] = None
 
@@ -82,10 +83,19 @@ class Registry:
 
     def changed_by(self, module: Any) -> Optional[str]:
         """The name of the registered algorithm that produced ``module`` (see ``Algorithm.is_changed``), or ``None``."""
-        for name, algorithm in self.algorithms().items():
+        for name, algorithm in self._recognisers():
             if algorithm.is_changed(module):
                 return name
         return None
+
+    def _recognisers(self) -> List[Any]:
+        """(name, algorithm) of those that recognise modules they changed (override ``is_changed``)."""
+        self._load()
+        algorithms = self._algorithms
+        if self._recognising is None or self._recognising[0] is not algorithms:
+            found = [(n, a) for n, a in algorithms.items() if type(a).is_changed is not Algorithm.is_changed]
+            self._recognising = (algorithms, found)
+        return self._recognising[1]
 
     def space(self) -> "ConfigurationSpace":
         """The ConfigurationSpace of all registered algorithms; treat it as read-only."""

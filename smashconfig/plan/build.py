@@ -62,7 +62,7 @@ def _plan_step(model: Any, config: "SmashConfig", name: str, index: ModuleIndex)
     registry: "Registry" = config.registry
     algorithm = registry.get(name)
     algorithm.check_backend()
-    params = config.hyperparameters(name)
+    params = config.params(name)
     written = params.pop("target_modules")
     overrides = params.pop("overrides")
     decision = decide_targets(

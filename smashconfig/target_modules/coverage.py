@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Set
 
+from smashconfig.target_modules.census import Census
 from smashconfig.target_modules.tree import ModuleIndex
 
 LOW_COVERAGE = 0.5
@@ -41,6 +42,12 @@ class Coverage:
         """Share of the body's parameters acted on (1.0 for a model with no body)."""
         return self.acted_body_params / self.body_params if self.body_params else 1.0
 
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Coverage":
+        """The coverage ``to_dict`` wrote (extra keys, such as a plan's ``warning``, ignored)."""
+        names = ("params", "bytes", "total_params", "total_bytes", "body_params", "body_bytes", "acted_body_params")
+        return cls(*(int(data[name]) for name in names), untouched=list(data.get("untouched", [])))
+
     def to_dict(self) -> Dict[str, Any]:
         return {
             "params": self.params,
@@ -55,64 +62,47 @@ class Coverage:
 
 
 def measure_coverage(
+    census: Census,
     index: ModuleIndex,
     acted: List[int],
     heads: Set[str],
     why_untouched: Callable[[int], Optional[str]],
 ) -> Coverage:
     """Coverage of the modules at ``acted``; ``why_untouched(i)`` says why module ``i`` was left alone."""
-    from torch import nn
-    from torch.nn.parameter import is_lazy
-
     acted_set = set(acted)
-    outside = _outside_body(index, heads, nn)
-    seen: Set[int] = set()
-    totals = [0, 0, 0, 0, 0, 0, 0]  # params, bytes, total, total bytes, body, body bytes, acted body
+    paths, modules = index.paths, index.modules
+    outside_roots = set(heads) | set(census.embedding_paths)
+    outside = tuple(path + "." for path in outside_roots)
+    totals = [0] * 7  # acted, acted bytes, total, total bytes, body, body bytes, acted body
     untouched: Dict[str, Dict[str, Any]] = {}
-    for i, module in enumerate(index.modules):
-        own = [p for p in module._parameters.values() if p is not None and id(p) not in seen and not is_lazy(p)]
-        if not own:
-            continue
-        seen.update(id(p) for p in own)
-        count = sum(p.numel() for p in own)
-        size = sum(p.numel() * p.element_size() for p in own)
-        totals[2] += count
-        totals[3] += size
+    for i, count, nbytes in zip(census.holders, census.counts, census.sizes):
         is_acted = i in acted_set  # acted-on modules are leaves: what they hold is theirs
-        if is_acted:
-            totals[0] += count
-            totals[1] += size
-        if i in outside:
-            continue
-        totals[4] += count
-        totals[5] += size
-        if is_acted:
-            totals[6] += count
-            continue
-        kind = type(module).__name__
-        entry = untouched.get(kind)
-        if entry is None:
-            untouched[kind] = entry = {"type": kind, "modules": 0, "params": 0, "bytes": 0, "why": why_untouched(i)}
-        entry["modules"] += 1
-        entry["params"] += count
-        entry["bytes"] += size
+        path = paths[i]
+        in_body = path not in outside_roots and not path.startswith(outside)
+        _add(totals, count, nbytes, is_acted, in_body)
+        if in_body and not is_acted:
+            kind = type(modules[i]).__name__
+            entry = untouched.get(kind)
+            if entry is None:
+                untouched[kind] = entry = {"type": kind, "modules": 0, "params": 0, "bytes": 0, "why": why_untouched(i)}
+            entry["modules"] += 1
+            entry["params"] += count
+            entry["bytes"] += nbytes
     largest = sorted(untouched.values(), key=lambda e: -e["params"])[:UNTOUCHED_SHOWN]
     return Coverage(*totals, untouched=largest)
 
 
-def _outside_body(index: ModuleIndex, heads: Set[str], nn: Any) -> Set[int]:
-    """Module indices of the input embeddings and the output head (with everything inside them)."""
-    out: Set[int] = set()
-    paths = index.paths
-    for i, (path, module) in enumerate(zip(paths, index.modules)):
-        if path in heads or isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
-            out.add(i)
-            prefix = path + "."
-            j = i + 1
-            while j < len(paths) and paths[j].startswith(prefix):
-                out.add(j)
-                j += 1
-    return out
+def _add(totals: List[int], count: int, nbytes: int, is_acted: bool, in_body: bool) -> None:
+    totals[2] += count
+    totals[3] += nbytes
+    if is_acted:
+        totals[0] += count
+        totals[1] += nbytes
+    if in_body:
+        totals[4] += count
+        totals[5] += nbytes
+        if is_acted:
+            totals[6] += count
 
 
 def describe_coverage(coverage: Coverage, algorithm: str) -> str:

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from smashconfig.target_modules.acting import Acting, Split
+from smashconfig.target_modules.census import take_census
 from smashconfig.target_modules.coverage import Coverage, low_coverage_warning, measure_coverage
 from smashconfig.target_modules.defaults import infer_default_targets, output_heads
 from smashconfig.target_modules.lint import LintContext, lint
-from smashconfig.target_modules.overrides import ModuleValues, OverrideMatcher, group_key
+from smashconfig.target_modules.overrides import ModuleValues, OverrideMatcher, group_key, rules_matching_nothing
 from smashconfig.target_modules.resolve import Resolution, resolve
 from smashconfig.target_modules.rules import ChangedBy, TargetRules, no_module_changed
 from smashconfig.target_modules.suggest import no_targets_message
@@ -124,10 +125,12 @@ def decide_targets(
     )
     if not resolution.targeted:
         decision.no_targets = no_targets_message(resolution, key=key, model_name=model_name)
-    heads = output_heads(model, index)
+    census = take_census(index)
+    heads = output_heads(model, index, census)
     if algorithm is not None:
-        decision.coverage = measure_coverage(index, split.acted, set(heads), _why_untouched(decision, acting))
-        decision.coverage_warning = low_coverage_warning(decision.coverage, algorithm.name, key)
+        decision.coverage = measure_coverage(census, index, split.acted, set(heads), _why_untouched(decision, acting))
+        if getattr(algorithm, "warns_on_low_coverage", True):
+            decision.coverage_warning = low_coverage_warning(decision.coverage, algorithm.name, key)
     if check:
         decision.warnings = _warnings(decision, acting, matcher, algorithm, heads)
     return decision
@@ -163,12 +166,15 @@ def _groups(acted: List[int], values: Dict[int, ModuleValues], base: Dict[str, A
     if not values:
         return [TargetGroup(dict(base), list(acted))] if acted else []
     groups: Dict[Any, TargetGroup] = {}
+    keys: Dict[int, Any] = {}  # modules decided by the same rules share one ModuleValues: key it once
     for i in acted:
-        params = values[i].params
-        k = group_key(params)
+        module_values = values[i]
+        k = keys.get(id(module_values))
+        if k is None:
+            k = keys[id(module_values)] = group_key(module_values.params)
         group = groups.get(k)
         if group is None:
-            groups[k] = group = TargetGroup(dict(params), [])
+            groups[k] = group = TargetGroup(dict(module_values.params), [])
         group.members.append(i)
     return list(groups.values())
 
@@ -196,12 +202,10 @@ def _warnings(
 
 def _unmatched_rules(decision: TargetDecision, matcher: OverrideMatcher) -> List[str]:
     prefix = decision.key[: -len("target_modules")] if decision.key.endswith("target_modules") else ""
-    used = {r for v in decision.values.values() for r in v.set_by.values()}
-    targeted = decision.targeted
+    used = {r - 1 for v in decision.values.values() for r in v.set_by.values()}
     messages = []
-    for r, rule in enumerate(matcher.rules):
-        if r + 1 in used or any(matcher.rule_matches(r, path) for path in targeted):
-            continue
+    for r in rules_matching_nothing(matcher, decision.targeted, used):
+        rule = matcher.rules[r]
         messages.append(
             f"{prefix}overrides: rule {r + 1} (include {list(rule.include)}"
             f"{', exclude ' + str(list(rule.exclude)) if rule.exclude else ''}) matches no module that "

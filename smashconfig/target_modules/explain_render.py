@@ -42,6 +42,17 @@ def _outcome(record: Any) -> str:
     outcome = record.rule
     if record.acts is True:
         outcome += "; acts"
+        if record.values is not None and (record.set_by or len(record.values) <= 3):
+            outcome += " with " + values_text(record.values, record.set_by or {})
     elif record.acts is False and record.targeted:
         outcome += "; container, not acted on" if record.container else f"; skips: {record.reason}"
     return outcome
+
+
+def values_text(values: Dict[str, Any], set_by: Dict[str, Any]) -> str:
+    """``weight_bits=qint4 (rule 2) activation_bits=none``: values, and the rule behind each overridden one."""
+    return " ".join(f"{k}={v}" + (f" (rule {_rules(set_by[k])})" if k in set_by else "") for k, v in values.items())
+
+
+def _rules(numbers: Any) -> str:
+    return ", ".join(map(str, numbers)) if isinstance(numbers, list) else str(numbers)
