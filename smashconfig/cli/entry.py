@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     smash = _on_a_model(commands.add_parser("smash", help="apply a config to a model, check its outputs, save it"))
     smash.add_argument("--output", metavar="DIR", help="save the smashed model (safetensors, config, plan) here")
-<<<<<<< HEAD
+    smash.add_argument("--overwrite", action="store_true", help="replace a save already in --output")
 
     tune = commands.add_parser("tune", help="search for the configs on the size/quality Pareto front of a model")
     tune.add_argument(
@@ -61,9 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--seed", type=int, default=0, help="the sampler's seed (default 0)")
     tune.add_argument("--output", metavar="DIR", help="where to write the front's configs, trials.json and front.png "
                       "(default tune-results/<study>)")
-=======
-    smash.add_argument("--overwrite", action="store_true", help="replace a save already in --output")
->>>>>>> main
     return parser
 
 
