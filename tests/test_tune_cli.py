@@ -41,6 +41,7 @@ def write(tmp_path: Path, text: str) -> Path:
         ("quanto:\n", ["--storage", "nosuchdriver://host/db"], "cannot be opened"),
         ("quanto:\n", ["--trials", "0"], "trials = 0 runs nothing"),
         ("quanto:\n", ["--data", "missing.txt"], "--data 'missing.txt' is not a file"),
+        ("quanto:\n", ["--output", "search.yaml/results"], "'search.yaml' is not a folder"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_before_any_trial(tmp_path, monkeypatch, capsys, search, extra, words):

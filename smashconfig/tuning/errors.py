@@ -11,3 +11,7 @@ class StorageError(SmashConfigError, OSError):
 
 class ModelNotRestoredError(SmashError):
     """A trial changed tensors of the user's model in place, so the search cannot go on."""
+
+
+class OutputDirectoryError(SmashConfigError, OSError):
+    """A folder for the search's results that cannot be made or written."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 from smashconfig.text import table
+from smashconfig.tuning.errors import OutputDirectoryError
 from smashconfig.tuning.objectives import Objective
 from smashconfig.tuning.plot import plot_front
 from smashconfig.tuning.records import TrialRecord
@@ -67,8 +69,14 @@ class TuneResult:
 
     def write(self, directory: Union[str, Path], *, plot: bool = True) -> Dict[str, Path]:
         """Write ``front.txt``, ``trials.json``, one ``trial-N.yaml`` per front point and ``front.png``."""
-        folder = Path(directory)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = writable_folder(directory)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return self._write(folder, plot)
+        except OSError as error:
+            raise OutputDirectoryError(f"cannot write the results to {str(folder)!r}: {error.strerror or error}.") from None
+
+    def _write(self, folder: Path, plot: bool) -> Dict[str, Path]:
         for stale in folder.glob("trial-*.yaml"):
             stale.unlink()
         written: Dict[str, Path] = {}
@@ -83,6 +91,22 @@ class TuneResult:
         if plot:
             written["plot"] = plot_front(self.trials, self.front, self.objectives, self.baseline, self.study, folder / "front.png")
         return written
+
+
+def writable_folder(directory: Union[str, Path]) -> Path:
+    """``directory`` once it is known that it can be made (if missing) and written; nothing is created."""
+    folder = Path(directory)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = None
+    if not existing.is_dir():
+        problem = f"{str(existing)!r} is not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{str(existing)!r} is not writable"
+    if problem:
+        raise OutputDirectoryError(f"cannot write the results to {str(folder)!r}: {problem}.")
+    return folder
 
 
 def summary(config: Dict[str, Any]) -> str:
