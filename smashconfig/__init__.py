@@ -23,6 +23,7 @@ _EXPORTS = {
     "save_smashed": "smashconfig.apply.saving",
     "load_smashed": "smashconfig.apply.saving",
     "SmashConfigError": "smashconfig.errors",
+    "tune": "smashconfig.tuning.api",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from smashconfig.contract.registry import register_algorithm, unregister_algorithm
     from smashconfig.apply.saving import load_smashed, save_smashed
     from smashconfig.apply.smash import smash
+    from smashconfig.tuning.api import tune
 
 
 def __getattr__(name: str) -> Any:

@@ -24,7 +24,7 @@ from smashconfig.errors import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((REPO / "configs").glob("*.yaml"))
+EXAMPLES = sorted(p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("search-"))  # searches: test_tune_search.py
 HEAVY = ("torch", "ConfigSpace", "optimum.quanto", "peft", "transformers")
 
 

@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
         "validate": validate,
         "targets": targets,
         "smash": smash,
+        "tune": tune,
     }
     return handlers[args.command](args)
 
@@ -82,3 +83,9 @@ def smash(args: argparse.Namespace) -> int:
     from smashconfig.cli.smash_command import run_smash
 
     return run_smash(args, load(args.config))
+
+
+def tune(args: argparse.Namespace) -> int:
+    from smashconfig.cli.tune_command import run_tune
+
+    return run_tune(args)

@@ -31,6 +31,8 @@ class DemoModel:
     model: Any
     inputs: Any
     readout: Callable[[Any, Any], "torch.Tensor"]
+    tokenizer: Any = None
+    """The model's own tokenizer, when its directory has one."""
 
     def output(self, model: Any) -> "torch.Tensor":
         """The comparable output of ``model`` (this one or a smashed copy) on the sample inputs."""

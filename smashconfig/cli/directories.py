@@ -11,7 +11,7 @@ import inspect
 import logging
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Tuple
 
 from smashconfig.cli.demo import SENTENCES, DemoModel, PipelineModel, model_output, transformers_package
 from smashconfig.errors import MissingBackendError, ModelChoiceError
@@ -61,7 +61,8 @@ def from_transformers(path: Path) -> DemoModel:
             model = model_class.from_pretrained(path, local_files_only=True).eval()
         except (OSError, ValueError, ImportError, KeyError) as error:
             raise ModelChoiceError(f"--model {str(path)!r} could not be loaded: {_first_line(error)}") from None
-    return DemoModel(str(path), model, sample_inputs(transformers, path, model.config), model_output)
+    inputs, tokenizer = sample_inputs(transformers, path, model.config)
+    return DemoModel(str(path), model, inputs, model_output, tokenizer)
 
 
 def architecture_class(transformers: Any, config: Any) -> Any:
@@ -77,15 +78,16 @@ def architecture_class(transformers: Any, config: Any) -> Any:
     return transformers.AutoModel
 
 
-def sample_inputs(transformers: Any, path: Path, config: Any) -> Dict[str, "torch.Tensor"]:
-    """Tokenized sample sentences (random token ids when the directory has no usable tokenizer);
-    an encoder-decoder model also gets the same ids as its decoder inputs."""
+def sample_inputs(transformers: Any, path: Path, config: Any) -> Tuple[Dict[str, "torch.Tensor"], Any]:
+    """Tokenized sample sentences and the tokenizer (random token ids and ``None`` when the directory
+    has no usable tokenizer); an encoder-decoder model also gets the same ids as its decoder inputs."""
     import torch
 
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
         inputs = dict(tokenizer(SENTENCES, padding=True, return_tensors="pt"))
     except (OSError, ValueError, TypeError, KeyError, AttributeError, ImportError):  # no usable tokenizer
+        tokenizer = None
         generator = torch.Generator().manual_seed(0)
         vocab = getattr(config, "vocab_size", None) or 100
         inputs = {"input_ids": torch.randint(0, vocab, (4, 16), generator=generator)}
@@ -93,7 +95,7 @@ def sample_inputs(transformers: Any, path: Path, config: Any) -> Dict[str, "torc
         inputs["decoder_input_ids"] = inputs["input_ids"]
         if "attention_mask" in inputs:
             inputs["decoder_attention_mask"] = inputs["attention_mask"]
-    return inputs
+    return inputs, tokenizer
 
 
 def from_diffusers(path: Path) -> DemoModel:
@@ -115,7 +117,7 @@ def from_diffusers(path: Path) -> DemoModel:
     logger.debug("loaded %s as %s", path, type(pipeline).__name__)
     absent = [name for name in _absent(path) if "tokenizer" in name]
     missing = f"the pipeline has no {' or '.join(absent)} to turn a prompt into inputs" if absent else ""
-    return PipelineModel(str(path), pipeline, pipeline_call(pipeline), pipeline_output, missing)
+    return PipelineModel(str(path), pipeline, pipeline_call(pipeline), pipeline_output, missing=missing)
 
 
 def _absent(path: Path) -> Dict[str, None]:
@@ -169,10 +171,10 @@ def from_smashed(path: Path) -> DemoModel:
     loaded = load_smashed(path)
     if not isinstance(loaded, nn.Module):
         missing = "" if getattr(loaded, "tokenizer", True) is not None else "the pipeline has no tokenizer"
-        return PipelineModel(str(path), loaded, pipeline_call(loaded), pipeline_output, missing)
+        return PipelineModel(str(path), loaded, pipeline_call(loaded), pipeline_output, missing=missing)
     config = getattr(loaded, "config", None)
-    inputs = sample_inputs(transformers_package(str(path)), path, config) if config is not None else {}
-    return DemoModel(str(path), loaded, inputs, model_output)
+    inputs, tokenizer = sample_inputs(transformers_package(str(path)), path, config) if config is not None else ({}, None)
+    return DemoModel(str(path), loaded, inputs, model_output, tokenizer)
 
 
 def _required(function: Callable[..., Any]) -> int:

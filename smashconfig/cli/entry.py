@@ -52,6 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
     smash = _on_a_model(command("smash", "apply a config to a model, check its outputs, save it"))
     smash.add_argument("--output", metavar="DIR", help="save the smashed model (safetensors, config, plan) here")
     smash.add_argument("--overwrite", action="store_true", help="replace a save already in --output")
+
+    tune = commands.add_parser("tune", help="search for the configs on the size/quality Pareto front of a model")
+    tune.add_argument(
+        "search", metavar="SEARCH", help="a search file: a config whose lists mean 'choose among' and {low: L, high: H} 'search within'"
+    )
+    tune.add_argument("--model", default="minilm", metavar="M", help=MODEL_HELP)
+    tune.add_argument("--data", metavar="FILE", help="a UTF-8 text file, one sample per line, tokenized by the model's tokenizer")
+    tune.add_argument("--trials", type=int, default=12, metavar="N", help="trials the study holds when done (default 12); "
+                      "running again resumes the study and runs only the missing ones")
+    tune.add_argument("--storage", metavar="URL", help="an Optuna storage URL or an SQLite file (default smashconfig-tune.db)")
+    tune.add_argument("--study", metavar="NAME", help="the study's name (default: the search file's name and the model's class)")
+    tune.add_argument("--latency", action="store_true", help="measure the median forward time as a third objective")
+    tune.add_argument("--seed", type=int, default=0, help="the sampler's seed (default 0)")
+    tune.add_argument("--output", metavar="DIR", help="where to write the front's configs, trials.json and front.png "
+                      "(default tune-results/<study>)")
     return parser
 
 

@@ -6,7 +6,7 @@ import argparse
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 from smashconfig.cli.output import out
 
@@ -22,6 +22,7 @@ def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
     from smashconfig.cli.models import load_model
     from smashconfig.plan.build import plan_smash
     from smashconfig.apply.saving import check_save_directory, save_smashed, source_directories
+    from smashconfig.apply.sizes import weight_bytes
     from smashconfig.apply.smash import refuse_smashed, smash
 
     overwrite = getattr(args, "overwrite", False)
@@ -76,20 +77,6 @@ def attempt(run: Callable[[], "torch.Tensor"]) -> Tuple[Optional["torch.Tensor"]
         logger.debug("output check failed", exc_info=True)
         lines = str(error).strip().splitlines()
         return None, f"running the model on sample inputs failed ({type(error).__name__}: {lines[0] if lines else ''})"
-
-
-def weight_bytes(model: Any) -> int:
-    """Bytes of the saved state (tied tensors counted once), as ``save_smashed`` would store it."""
-    from smashconfig.apply.saving import state_tensors
-
-    seen = set()
-    total = 0
-    for tensor in state_tensors(model).values():
-        key = (tensor.data_ptr(), tensor.nbytes)
-        if key not in seen:
-            seen.add(key)
-            total += tensor.nbytes
-    return total
 
 
 def mib(n: int) -> str:
