@@ -98,20 +98,28 @@ class Quanto(Algorithm):
         from optimum.quanto import Calibration, quantize_module
 
         from smashconfig.apply.calibration import run_batches
+        from smashconfig.apply.memory import FreeMemoryReleaser
         from smashconfig.target_modules.tree import ModuleSlots
 
         weights = params["weight_bits"]
         activations = None if params["activation_bits"] == "none" else params["activation_bits"]
         slots = ModuleSlots(model)
-        quantized = []
+        # the originals stay alive for rollback: give back the heap holes quantization leaves behind
+        releaser = FreeMemoryReleaser()
+        unfrozen = []
         with torch.no_grad():  # nothing here is to be differentiated; recording it would only cost time
             for path in targets:
-                qmodule = quantize_module(slots.get(path), weights=weights, activations=activations)
+                original = slots.get(path)
+                qmodule = quantize_module(original, weights=weights, activations=activations)
                 if qmodule is None:
                     raise RuntimeError(f"optimum-quanto has no quantized counterpart for {path!r}")
                 qmodule.name = path
                 slots.set(path, qmodule)
-                quantized.append(qmodule)
+                if activations is None:  # weights alone: freeze at once, as quantize() then freeze() would
+                    qmodule.freeze()
+                    releaser.processed(_weight_bytes(original))
+                else:  # activations: freeze only after calibration has seen every module quantized
+                    unfrozen.append(qmodule)
             if activations is not None:
                 with Calibration():
                     if run_batches(model, calibration_data) == 0:
@@ -119,14 +127,15 @@ class Quanto(Algorithm):
                             "calibration_data yielded no batch, so the activation scales would stay uncalibrated; "
                             "give at least one batch"
                         )
-            # freezing after every module is swapped, as optimum-quanto's quantize() then freeze() does
-            tracked = getattr(targets, "working_on", None)
-            for path, qmodule in zip(targets[:], quantized):
+                tracked = getattr(targets, "working_on", None)
+                for path, qmodule in zip(targets[:], unfrozen):
+                    if tracked is not None:
+                        tracked(path)
+                    weight_bytes = _weight_bytes(qmodule)
+                    qmodule.freeze()
+                    releaser.processed(weight_bytes)
                 if tracked is not None:
-                    tracked(path)
-                qmodule.freeze()
-            if tracked is not None:
-                tracked(None)
+                    tracked(None)
 
     def rebuild(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
         from optimum.quanto import quantize_module
@@ -151,6 +160,11 @@ class Quanto(Algorithm):
 
         for path in state.get("outputs_not_quantized", []):
             get_module(model, path).disable_output_quantization()
+
+
+def _weight_bytes(module: "nn.Module") -> int:
+    weight = module._parameters.get("weight")
+    return 0 if weight is None else weight.numel() * weight.element_size()
 
 
 def _output_quantization_off(module: "nn.Module") -> bool:
