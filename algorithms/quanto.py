@@ -7,14 +7,17 @@ the weights are stored quantized. Paths are handed to quanto one by one, never a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
 
 from smashconfig.contract.algorithm import Algorithm
+from smashconfig.contract.layers import first_on_meta
 from smashconfig.errors import PlanError
-from smashconfig.contract.layers import first_on_meta, is_adapter_internal, is_quantized
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from smashconfig.apply.memory import FreeMemoryReleaser
+    from smashconfig.contract.step import StepInput
 
 WEIGHT_BITS = ["qint2", "qint4", "qint8", "qfloat8"]
 ACTIVATION_BITS = ["none", "qint8", "qfloat8"]
@@ -30,6 +33,7 @@ class Quanto(Algorithm):
     backend_modules = ("optimum.quanto",)
     description = "optimum-quanto weight/activation quantization"
     supports = "Linear and Conv2d layers, and LayerNorm when activation_bits is set"
+    order = 20
 
     def hyperparameters(self) -> List[Any]:
         from ConfigSpace import Categorical
@@ -52,9 +56,7 @@ class Quanto(Algorithm):
         import torch.nn as nn
 
         kind = type(module).__name__
-        if is_adapter_internal(path):
-            return "part of a LoRA adapter"
-        if is_quantized(module):
+        if self.is_changed(module):
             return f"{kind} is already quantized"
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             weight = module._parameters.get("weight")
@@ -65,12 +67,19 @@ class Quanto(Algorithm):
             if params.get("activation_bits", "none") == "none":
                 return "LayerNorm is quantized by quanto only when activation_bits is set"
             return None
+        if any(p.dim() == 3 for p in module._parameters.values() if p is not None):
+            return f"{kind} holds fused 3-D expert weights, not Linear layers, and quanto quantizes only Linear/Conv2d layers"
         return f"{kind} is not quantizable by quanto"
 
     def selected_by_default(self, path: str, module: "nn.Module") -> bool:
         import torch.nn as nn
 
         return isinstance(module, (nn.Linear, nn.Conv2d)) and self.skip_reason(path, module, {}) is None
+
+    def is_changed(self, module: "nn.Module") -> bool:
+        """An optimum-quanto quantized module (``QLinear``, ``QConv2d``, ...), told without importing quanto."""
+        attributes = module.__dict__  # quanto keeps both as plain attributes; no Module.__getattr__ fallback
+        return "weight_qtype" in attributes and "activation_qtype" in attributes
 
     def needs_calibration(self, params: Mapping[str, Any]) -> bool:
         return params.get("activation_bits", "none") != "none"
@@ -86,68 +95,61 @@ class Quanto(Algorithm):
 
     # ----- doing ---------------------------------------------------------------------------------
 
-    def apply(
-        self,
-        model: Any,
-        targets: Sequence[str],
-        params: Mapping[str, Any],
-        *,
-        calibration_data: Optional[Iterable[Any]] = None,
-    ) -> None:
+    def apply_step(self, step: "StepInput") -> None:
+        """Swap every targeted layer for its quanto counterpart (each group with its own types), calibrate
+        when activations are quantized, then freeze, as optimum-quanto's ``quantize`` then ``freeze`` do.
+
+        A layer whose activations stay in float needs no calibration, so it is frozen as soon as it is
+        swapped; the original layers stay alive (for rollback), and the heap holes that quantizing
+        leaves between them are given back to the system every few MiB (``FreeMemoryReleaser``)."""
         import torch
-        from optimum.quanto import Calibration, quantize_module
+        from optimum.quanto import Calibration
 
         from smashconfig.apply.calibration import run_batches
         from smashconfig.apply.memory import FreeMemoryReleaser
-        from smashconfig.target_modules.tree import ModuleSlots
 
-        weights = params["weight_bits"]
-        activations = None if params["activation_bits"] == "none" else params["activation_bits"]
-        slots = ModuleSlots(model)
-        # the originals stay alive for rollback: give back the heap holes quantization leaves behind
         releaser = FreeMemoryReleaser()
-        unfrozen = []
         with torch.no_grad():  # nothing here is to be differentiated; recording it would only cost time
-            for path in targets:
-                original = slots.get(path)
-                qmodule = quantize_module(original, weights=weights, activations=activations)
-                if qmodule is None:
-                    raise RuntimeError(f"optimum-quanto has no quantized counterpart for {path!r}")
-                qmodule.name = path
-                slots.set(path, qmodule)
-                if activations is None:  # weights alone: freeze at once, as quantize() then freeze() would
-                    qmodule.freeze()
-                    releaser.processed(_weight_bytes(original))
-                else:  # activations: freeze only after calibration has seen every module quantized
-                    unfrozen.append(qmodule)
-            if activations is not None:
+            unfrozen = self._swap(step, releaser)
+            if unfrozen:
                 with Calibration():
-                    if run_batches(model, calibration_data) == 0:
+                    if run_batches(step.model, step.calibration_data) == 0:
                         raise ValueError(
                             "calibration_data yielded no batch, so the activation scales would stay uncalibrated; "
                             "give at least one batch"
                         )
-                tracked = getattr(targets, "working_on", None)
-                for path, qmodule in zip(targets[:], unfrozen):
-                    if tracked is not None:
-                        tracked(path)
-                    weight_bytes = _weight_bytes(qmodule)
-                    qmodule.freeze()
-                    releaser.processed(weight_bytes)
-                if tracked is not None:
-                    tracked(None)
+            for path, qmodule in unfrozen:
+                step.progress(path)
+                weight_bytes = _weight_bytes(qmodule)
+                qmodule.freeze()
+                releaser.processed(weight_bytes)
+            step.progress(None)
 
-    def rebuild(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
+    def rebuild_step(self, step: "StepInput") -> None:
+        self._swap(step, None)
+
+    def _swap(self, step: "StepInput", releaser: Optional["FreeMemoryReleaser"]) -> List[Any]:
+        """Replace each targeted layer by its quanto module; with a ``releaser``, freeze at once those whose
+        activations stay in float. Returns the (path, module) pairs left unfrozen."""
         from optimum.quanto import quantize_module
 
-        from smashconfig.target_modules.tree import ModuleSlots
-
-        activations = None if params["activation_bits"] == "none" else params["activation_bits"]
-        slots = ModuleSlots(model)
-        for path in targets:
-            qmodule = quantize_module(slots.get(path), weights=params["weight_bits"], activations=activations)
-            qmodule.name = path
-            slots.set(path, qmodule)
+        unfrozen = []
+        for group in step.groups:
+            weights = group.params["weight_bits"]
+            activations = None if group.params["activation_bits"] == "none" else group.params["activation_bits"]
+            for path in group.paths:
+                original = step.get(path)
+                qmodule = quantize_module(original, weights=weights, activations=activations)
+                if qmodule is None:
+                    raise RuntimeError(f"optimum-quanto has no quantized counterpart for {path!r}")
+                qmodule.name = path
+                step.replace(path, qmodule)
+                if releaser is None or activations is not None:
+                    unfrozen.append((path, qmodule))
+                else:
+                    qmodule.freeze()
+                    releaser.processed(_weight_bytes(original))
+        return unfrozen
 
     def saved_state(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> Dict[str, Any]:
         """Calibration switches off output quantization where only float consumers follow; record where."""

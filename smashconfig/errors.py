@@ -119,6 +119,10 @@ class SavedModelError(SmashConfigError, ValueError):
     """A saved smashed-model directory that is incomplete, tampered with, or does not fit the model."""
 
 
+class CoverageWarning(UserWarning):
+    """A step acts on less than half of the parameters outside the embeddings and the head."""
+
+
 class TargetPatternWarning(UserWarning):
     """A target pattern that probably does something other than meant (see ``explain_targets``)."""
 

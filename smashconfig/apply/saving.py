@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Tuple, Union
 
-from smashconfig.errors import SavedModelError
+from smashconfig.errors import SavedModelError, SmashConfigError
 
 if TYPE_CHECKING:
     import torch
@@ -90,7 +90,7 @@ def load_smashed(directory: Union[str, Path], model: Any) -> Any:
     """
     from safetensors.torch import load_file
 
-    from smashconfig.apply.smash import apply_plan
+    from smashconfig.apply.smash import rebuild_smashed
     from smashconfig.apply.snapshot import ModelSnapshot
 
     directory = Path(directory)
@@ -108,7 +108,7 @@ def load_smashed(directory: Union[str, Path], model: Any) -> Any:
     buffers = {name: tensors.pop(name) for name in manifest["non_persistent_buffers"] if name in tensors}
 
     snapshot = ModelSnapshot(model)
-    apply_plan(model, plan, rebuild=True)
+    rebuild_smashed(model, plan)
     try:
         _assign(model, tensors, buffers, manifest["aliases"])
         for step, algorithm in zip(plan.steps, _algorithms(plan)):
@@ -169,21 +169,26 @@ def read_plan(directory: Path) -> "SmashPlan":
 
 def check_fits(plan: "SmashPlan", model: Any) -> None:
     """``model`` resolves exactly as the plan recorded, and is not smashed already."""
-    from smashconfig.contract.layers import has_adapter, is_quantized
+    from smashconfig.contract.registry import default_registry
     from smashconfig.target_modules.tree import index_modules
 
     index = index_modules(model)
+    changed_by = default_registry().changed_by
     smashed = [
         path
         for step in plan.steps
         for path in step.acted
-        if path in index and (is_quantized(index.module(path)) or has_adapter(index.module(path)))
+        if path in index and changed_by(index.module(path)) is not None
     ]
     if smashed:
         raise SavedModelError(
             f"{type(model).__name__} is already smashed at {', '.join(smashed[:5])}; load_smashed needs the "
             "unsmashed model (for example built from its config on the meta device)."
         )
+    try:
+        plan.check_values()
+    except SmashConfigError as error:
+        raise SavedModelError(f"the saved plan holds values the config space refuses: {error}") from None
     diff = plan.verify(model)
     if not diff.ok:
         raise SavedModelError(f"the saved plan does not fit this model. {diff}")

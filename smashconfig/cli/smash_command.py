@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
-from smashconfig.cli.commands import out
+from smashconfig.cli.output import out
 
 if TYPE_CHECKING:
     import torch
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
     from smashconfig.cli.models import load_model
-    from smashconfig.plan.smash_plan import plan_smash
+    from smashconfig.plan.build import plan_smash
     from smashconfig.apply.saving import check_save_directory, save_smashed
     from smashconfig.apply.smash import smash
 
@@ -28,7 +28,7 @@ def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
     reference = demo.output(demo.model)
     before = weight_bytes(demo.model)
     started = time.perf_counter()
-    smash(demo.model, config, calibration_data=calibration, strict=args.strict)
+    smash(demo.model, plan, calibration_data=calibration)
     seconds = time.perf_counter() - started
     after = weight_bytes(demo.model)
     similarity = cosine(reference, demo.output(demo.model))

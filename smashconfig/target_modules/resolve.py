@@ -6,11 +6,10 @@ compiled once into one regular expression, and every path is matched once agains
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any, List, Optional, Union
 
-from smashconfig.errors import NoTargetsError, TargetModulesError, TargetPatternError, TargetPatternWarning
+from smashconfig.errors import TargetModulesError
 from smashconfig.target_modules.glob import required_literal
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE, normalize_target_modules
 from smashconfig.target_modules.patterns import PatternSet
@@ -114,51 +113,3 @@ def _unmatched(patterns: PatternSet, hits: List[Optional[int]], paths: List[List
         if not any(single(path + ".") is not None for path in paths[0]):
             unmatched.append(pattern)
     return unmatched
-
-
-def check_resolution(resolution: Resolution, *, key: str = "target_modules", model_name: str = "the model") -> None:
-    """Raise :class:`NoTargetsError` when nothing is targeted, repeating the patterns back."""
-    from smashconfig.target_modules.suggest import no_targets_message
-
-    if not resolution.targeted:
-        raise NoTargetsError(no_targets_message(resolution, key=key, model_name=model_name), key=key)
-
-
-def unmatched_pattern_warnings(resolution: Resolution, *, key: str = "target_modules", model_name: str = "the model") -> List[str]:
-    """One message per include or exclude pattern that matched no module."""
-    from smashconfig.target_modules.suggest import describe_pattern_miss
-
-    return [
-        f"{key}: {kind} pattern {pattern!r} matched no module of {model_name}"
-        f"{describe_pattern_miss(pattern, resolution.index)}"
-        for kind, unmatched in (("include", resolution.unmatched_include), ("exclude", resolution.unmatched_exclude))
-        for pattern in unmatched
-    ]
-
-
-def emit(messages: List[str], *, strict: bool, stacklevel: int = 2) -> None:
-    """Warn with each message, or under ``strict`` raise them all as one :class:`TargetPatternError`.
-
-    ``stacklevel`` counts from the function that calls ``emit``, as for :func:`warnings.warn`.
-    """
-    if strict and messages:
-        numbered = "; ".join(f"({n}) {message}" for n, message in enumerate(messages, 1))
-        raise TargetPatternError(f"{len(messages)} target pattern problem(s), refused under strict=True: {numbered}")
-    for message in messages:
-        warnings.warn(TargetPatternWarning(message), stacklevel=stacklevel + 1)
-
-
-def expand_list_of_targeted_paths(target_modules: TARGET_MODULES_TYPE, model: Any) -> List[str]:
-    """The paths of ``model`` that ``target_modules`` targets, in ``named_modules()`` order.
-
-    A module is targeted when it matches an include pattern and no exclude pattern.
-    Nothing matched raises :class:`NoTargetsError` naming the patterns and the nearest
-    real paths; a pattern that matched nothing while others did gives a
-    :class:`TargetPatternWarning`.
-    """
-    resolution = resolve(target_modules, model)
-    name = type(model).__name__
-    check_resolution(resolution, model_name=name)
-    emit(unmatched_pattern_warnings(resolution, model_name=name), strict=False)
-    return resolution.paths
-
