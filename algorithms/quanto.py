@@ -16,7 +16,6 @@ from smashconfig.errors import PlanError
 if TYPE_CHECKING:
     from torch import nn
 
-    from smashconfig.apply.memory import FreeMemoryReleaser
     from smashconfig.contract.step import StepInput
 
 WEIGHT_BITS = ["qint2", "qint4", "qint8", "qfloat8"]
@@ -99,26 +98,25 @@ class Quanto(Algorithm):
         """Swap every targeted layer for its quanto counterpart (each group with its own types), calibrate
         when activations are quantized, then freeze, as optimum-quanto's ``quantize`` then ``freeze`` do.
 
-        A layer whose activations stay in float needs no calibration, so it is frozen as soon as it is
-        swapped; the original layers stay alive (for rollback), and the heap holes that quantizing
-        leaves between them are given back to the system every few MiB (``FreeMemoryReleaser``)."""
+        The original layers stay alive (for rollback), so the float temporaries of freezing leave heap
+        holes between them; those are given back to the system every few MiB (``FreeMemoryReleaser``)."""
         import torch
         from optimum.quanto import Calibration
 
         from smashconfig.apply.calibration import run_batches
         from smashconfig.apply.memory import FreeMemoryReleaser
 
-        releaser = FreeMemoryReleaser()
         with torch.no_grad():  # nothing here is to be differentiated; recording it would only cost time
-            unfrozen = self._swap(step, releaser)
-            if unfrozen:
+            quantized = self._swap(step)
+            if any(group.params["activation_bits"] != "none" for group in step.groups):
                 with Calibration():
                     if run_batches(step.model, step.calibration_data) == 0:
                         raise ValueError(
                             "calibration_data yielded no batch, so the activation scales would stay uncalibrated; "
                             "give at least one batch"
                         )
-            for path, qmodule in unfrozen:
+            releaser = FreeMemoryReleaser()
+            for path, qmodule in quantized:
                 step.progress(path)
                 weight_bytes = _weight_bytes(qmodule)
                 qmodule.freeze()
@@ -126,30 +124,24 @@ class Quanto(Algorithm):
             step.progress(None)
 
     def rebuild_step(self, step: "StepInput") -> None:
-        self._swap(step, None)
+        self._swap(step)
 
-    def _swap(self, step: "StepInput", releaser: Optional["FreeMemoryReleaser"]) -> List[Any]:
-        """Replace each targeted layer by its quanto module; with a ``releaser``, freeze at once those whose
-        activations stay in float. Returns the (path, module) pairs left unfrozen."""
+    def _swap(self, step: "StepInput") -> List[Any]:
+        """Replace each targeted layer by its (unfrozen) quanto module; returns (path, module) pairs."""
         from optimum.quanto import quantize_module
 
-        unfrozen = []
+        quantized = []
         for group in step.groups:
             weights = group.params["weight_bits"]
             activations = None if group.params["activation_bits"] == "none" else group.params["activation_bits"]
             for path in group.paths:
-                original = step.get(path)
-                qmodule = quantize_module(original, weights=weights, activations=activations)
+                qmodule = quantize_module(step.get(path), weights=weights, activations=activations)
                 if qmodule is None:
                     raise RuntimeError(f"optimum-quanto has no quantized counterpart for {path!r}")
                 qmodule.name = path
                 step.replace(path, qmodule)
-                if releaser is None or activations is not None:
-                    unfrozen.append((path, qmodule))
-                else:
-                    qmodule.freeze()
-                    releaser.processed(_weight_bytes(original))
-        return unfrozen
+                quantized.append((path, qmodule))
+        return quantized
 
     def saved_state(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> Dict[str, Any]:
         """Calibration switches off output quantization where only float consumers follow; record where."""

@@ -38,7 +38,7 @@ import common
 import memprobe
 from memprobe import MIB
 
-RUNS, RUNS_8K, FIRST_RUNS = 5, 3, 2
+RUNS, RUNS_8K, FIRST_RUNS = 4, 3, 2
 TIME_GOAL, MEMORY_GOAL = 1.05, 1.1
 SEED = 0
 MODULES_PER_LAYER, OTHER_MODULES = 13, 6  # LlamaForCausalLM: per decoder layer; model, embed, layers, norm, rotary, head

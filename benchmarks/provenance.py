@@ -16,6 +16,8 @@ from typing import Any, Dict, List
 
 REPO = Path(__file__).resolve().parent.parent
 DIRTY_ENV = "SMASHBENCH_DIRTY"
+#: Set by ``run_all.py`` to the commit it started on: a result written after HEAD moved is refused.
+COMMIT_ENV = "SMASHBENCH_COMMIT"
 #: Paths a benchmark run writes itself; their changes do not make the measured code dirty.
 OUTPUTS = ("benchmarks/results", "README.md")
 
@@ -55,6 +57,9 @@ def dirty_allowed() -> bool:
 def checked_state() -> Dict[str, Any]:
     """:func:`git_state`, or :class:`DirtyTreeError` when the tree is modified and ``--dirty`` was not given."""
     state = git_state()
+    started = os.environ.get(COMMIT_ENV)
+    if started and started != state["commit"]:
+        raise DirtyTreeError(f"HEAD moved from {started[:10]} to {state['short']} during the run; rerun the benchmarks")
     if state["dirty"] and not dirty_allowed():
         listed = "\n  ".join(state["changes"])
         raise DirtyTreeError(

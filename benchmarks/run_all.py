@@ -122,7 +122,7 @@ def main(argv: Sequence[str]) -> int:
     if args.dirty:
         env[provenance.DIRTY_ENV] = "1"
     try:
-        provenance.checked_state() if not args.dirty else provenance.git_state()
+        env[provenance.COMMIT_ENV] = (provenance.git_state() if args.dirty else provenance.checked_state())["commit"]
     except provenance.DirtyTreeError as error:
         print(f"run_all.py: {error}", file=sys.stderr)
         return 2

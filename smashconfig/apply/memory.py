@@ -16,7 +16,7 @@ import functools
 from typing import Any, Callable, Optional
 
 #: Bytes of float weights processed between two releases.
-RELEASE_EVERY_BYTES = 8 * 1024 * 1024
+RELEASE_EVERY_BYTES = 16 * 1024 * 1024
 
 
 @functools.lru_cache(maxsize=1)
