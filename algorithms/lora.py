@@ -96,6 +96,7 @@ class LoRA(Algorithm):
 
     def _inject_groups(self, step: "StepInput", *, on_meta: bool) -> None:
         """One injection per group (its own r, alpha, dropout); then refuse merges into a changed base."""
+        _refuse_gradient_blocking_bases(step)
         for group in step.groups:
             self._inject(step, group.paths, group.params, on_meta=on_meta)
         for path in step.paths:
@@ -123,6 +124,8 @@ class LoRA(Algorithm):
                 with warnings.catch_warnings():
                     # a second injection into one component (another group, or Conv1D layers) is expected
                     warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+                    # PEFT's torchao layer warns that merge() will raise; merging a quantized base is refused anyway
+                    warnings.filterwarnings("ignore", message=".*instantiated without `get_apply_tensor_subclass`")
                     inject_adapter_in_model(config, root, low_cpu_mem_usage=on_meta)
             except Exception:
                 # PEFT adapts modules in named_modules() order: the first one left unadapted is where it stopped
@@ -136,6 +139,21 @@ class LoRA(Algorithm):
                 raise RuntimeError(
                     f"PEFT adapted {sorted(adapted - set(paths))[:5]} and missed {sorted(set(paths) - adapted)[:5]}"
                 )
+
+
+def _refuse_gradient_blocking_bases(step: "StepInput") -> None:
+    """Refuse base layers that quantize their input on the fly (torchao's dynamic activation
+    quantization): no gradient flows back through them, so the adapters before them would never train."""
+    for path in step.paths:
+        weight = step.get(path)._parameters.get("weight")
+        if getattr(weight, "act_quant_kwargs", None) is not None:
+            raise PlanError(
+                f"lora cannot adapt {path!r}: its base layer quantizes its activations dynamically "
+                f"({type(weight).__name__}), which passes no gradient back to its input, so the adapters of earlier "
+                "layers would never train. Quantize the base weights only (torchao int8_weight_only or "
+                "float8_weight_only) under LoRA.",
+                key="lora",
+            )
 
 
 def has_adapter(module: "nn.Module") -> bool:

@@ -155,6 +155,35 @@ class Quanto(Algorithm):
         for path in state.get("outputs_not_quantized", []):
             get_module(model, path).disable_output_quantization()
 
+    def saved_layout(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> Dict[str, Any]:
+        """A frozen layer saves its weight as quanto's flattened parts (``weight._data``, ``weight._scale``, ...)."""
+        from smashconfig.target_modules.tree import get_module
+
+        layout: Dict[str, Any] = {}
+        for path in targets:
+            # a later step may have wrapped the layer (LoRA keeps it as its base_layer)
+            for name, module in get_module(model, path).named_modules(prefix=path):
+                if self.is_changed(module) and module.weight_qtype is not None:
+                    layout[f"{name}.weight"] = None
+                    parts = _frozen_weight_parts(module, name)
+                    layout.update((key, (tuple(t.shape), t.dtype)) for key, t in parts.items())
+        return layout
+
+
+def _frozen_weight_parts(module: "nn.Module", path: str) -> Dict[str, Any]:
+    """The tensors a frozen copy of ``module`` would save for its weight, computed on the meta device."""
+    import copy
+
+    import torch
+
+    stand_in = copy.copy(module)  # shares everything but the weight, which becomes a meta tensor
+    stand_in._parameters = dict(module._parameters)
+    stand_in._parameters["weight"] = torch.nn.Parameter(torch.empty_like(module.weight, device="meta"))
+    parts: Dict[str, Any] = {}
+    with torch.no_grad():
+        stand_in.qweight.save_to_state_dict(parts, f"{path}.weight.", False)
+    return parts
+
 
 def _weight_bytes(module: "nn.Module") -> int:
     weight = module._parameters.get("weight")

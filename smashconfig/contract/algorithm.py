@@ -130,6 +130,16 @@ class Algorithm:
     def restore_state(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], state: Dict[str, Any]) -> None:
         """Put back what :meth:`saved_state` recorded, after ``rebuild`` and the tensors are loaded."""
 
+    def saved_layout(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> Dict[str, Any]:
+        """How the tensors the smashed modules save differ from those ``rebuild`` leaves in place.
+
+        Full tensor name → ``(shape, dtype)`` of a tensor the smashed model saves, or ``None`` for
+        one the rebuilt model holds but does not save. ``load_smashed`` checks every saved tensor's
+        name, shape and dtype against the rebuilt model with these changes, before reading any;
+        the default is no change (the rebuilt modules hold the very tensors that are saved).
+        """
+        return {}
+
     # ----- derived ---------------------------------------------------------------------------------
 
     def default_params(self) -> Dict[str, Any]:

@@ -187,6 +187,9 @@ def _check_choice(hp: "Hyperparameter", value: Any, key: str) -> Any:
             f"{key} takes {allowed(hp)} ({' or '.join(kinds)}); got {describe(value)}.", key=key
         )
     hint = did_you_mean(value, [c for c in choices if isinstance(c, str)]) if isinstance(value, str) else ""
+    unavailable = (hp.meta or {}).get("unavailable", {})  # value → why the algorithm does not offer it
+    if isinstance(value, str) and value in unavailable:
+        hint = f" {value!r} is not offered: {unavailable[value]}."
     raise IllegalValueError(f"{key} = {value!r} is not allowed; {key} takes {allowed(hp)}.{hint}", key=key)
 
 

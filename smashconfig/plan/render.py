@@ -48,7 +48,7 @@ def _step_notes(n: int, step: "PlanStep") -> List[str]:
         notes.append(f"  {n}. needs calibration_data")
     notes.extend(f"  {n}. warning: {message}" for message in step.warnings)
     if step.coverage.get("warning"):
-        notes.append(f"  {n}. warning: {step.coverage['warning']}")
+        notes.append(f"  {n}. low coverage: {step.coverage['warning']}")
     return notes
 
 

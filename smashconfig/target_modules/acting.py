@@ -11,6 +11,18 @@ if TYPE_CHECKING:
     from smashconfig.target_modules.tree import ModuleIndex
 
 
+def is_container(module: Any) -> bool:
+    """Whether ``module`` is a container: listed, never acted on. A module with submodules is one,
+    unless it holds parameters of its own and its submodules hold none (fused MoE experts beside a
+    parameter-free activation): that one is a leaf."""
+    children = module._modules
+    if not children:
+        return False
+    if not any(p is not None for p in module._parameters.values()):
+        return True
+    return any(True for child in children.values() if child is not None for _ in child.parameters())
+
+
 @dataclass
 class Split:
     """Targeted module indices, split: ``acted`` leaves, ``skipped`` leaves (→ reason), containers."""
@@ -53,7 +65,7 @@ class Acting:
 
     def actable(self, i: int) -> bool:
         """Whether the algorithm would act on module ``i`` if it were targeted."""
-        return not self.index.modules[i]._modules and self.reason(i) is None
+        return not is_container(self.index.modules[i]) and self.reason(i) is None
 
     def split(self, targeted: List[int], params: Optional[Mapping[int, Mapping[str, Any]]] = None) -> Split:
         """Containers are listed, never acted on; each targeted leaf is acted on unless there is a reason
@@ -62,7 +74,7 @@ class Acting:
         modules = self.index.modules
         own = params or {}
         for i in targeted:
-            if modules[i]._modules:
+            if modules[i]._modules and is_container(modules[i]):
                 split.containers.append(i)
                 continue
             reason = self.reason(i, own.get(i))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from smashconfig.target_modules.acting import Acting, Split
+from smashconfig.target_modules.acting import Acting, Split, is_container
 from smashconfig.target_modules.census import take_census
 from smashconfig.target_modules.coverage import Coverage, low_coverage_warning, measure_coverage
 from smashconfig.target_modules.defaults import infer_default_targets, output_heads
@@ -144,7 +144,7 @@ def _why_untouched(decision: TargetDecision, acting: Acting) -> Any:
         if i in skipped:
             return skipped[i]
         reason = acting.reason(i)
-        if decision.index.modules[i]._modules:
+        if is_container(decision.index.modules[i]):
             return reason or "holds parameters of its own beside its submodules, and only leaf layers are acted on"
         if i not in targeted:
             return f"not targeted; {reason}" if reason else "not targeted"
@@ -158,7 +158,7 @@ def _values(index: ModuleIndex, targeted: List[int], matcher: OverrideMatcher, b
     if not matcher:
         return {}
     paths, modules = index.paths, index.modules
-    return {i: matcher.values(paths[i], base) for i in targeted if not modules[i]._modules}
+    return {i: matcher.values(paths[i], base) for i in targeted if not is_container(modules[i])}
 
 
 def _groups(acted: List[int], values: Dict[int, ModuleValues], base: Dict[str, Any]) -> List[TargetGroup]:

@@ -95,7 +95,7 @@ def infer_default_targets(
 
     Modules inside one that an algorithm already changed (``changed_by``) are left out.
     """
-    from smashconfig.target_modules.acting import Acting
+    from smashconfig.target_modules.acting import Acting, is_container
 
     index = index or index_modules(model)
     acting = Acting(index, algorithm, {}, changed_by)
@@ -116,7 +116,7 @@ def infer_default_targets(
             rules.append(f"default: outside the denoiser component ({', '.join(scope)})")
         elif path in heads:
             rules.append(f"default: excluded as the output head ({heads[path]})")
-        elif module._modules:
+        elif is_container(module):
             rules.append("default: container")
         elif acting.owner(i) is not None:
             rules.append(f"default: {acting.owner(i)}")

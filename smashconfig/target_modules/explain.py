@@ -146,6 +146,8 @@ def explain_targets(
 
 def _records(decision: "TargetDecision", with_algorithm: bool) -> List[TargetRecord]:
     """Build the records column by column (a record per module of a 100,000-module model stays cheap)."""
+    from smashconfig.target_modules.acting import is_container
+
     index, resolution, split = decision.index, decision.resolution, decision.split
     n = len(index.paths)
     include, exclude = resolution.include.patterns, resolution.exclude.patterns
@@ -162,7 +164,7 @@ def _records(decision: "TargetDecision", with_algorithm: bool) -> List[TargetRec
     targeted = [False] * n
     for i in resolution.targeted:
         targeted[i] = True
-    containers = [bool(m._modules) for m in index.modules]
+    containers = [bool(m._modules) and is_container(m) for m in index.modules]
     acts: List[Optional[bool]] = [None] * n
     reasons: List[Optional[str]] = [None] * n
     values: List[Optional[Dict[str, Any]]] = [None] * n
