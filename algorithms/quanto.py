@@ -96,11 +96,15 @@ class Quanto(Algorithm):
 
     def apply_step(self, step: "StepInput") -> None:
         """Swap every targeted layer for its quanto counterpart (each group with its own types), calibrate
-        when activations are quantized, then freeze, as optimum-quanto's ``quantize`` then ``freeze`` do."""
+        when activations are quantized, then freeze, as optimum-quanto's ``quantize`` then ``freeze`` do.
+
+        The original layers stay alive (for rollback), so the float temporaries of freezing leave heap
+        holes between them; those are given back to the system every few MiB (``FreeMemoryReleaser``)."""
         import torch
         from optimum.quanto import Calibration
 
         from smashconfig.apply.calibration import run_batches
+        from smashconfig.apply.memory import FreeMemoryReleaser
 
         with torch.no_grad():  # nothing here is to be differentiated; recording it would only cost time
             quantized = self._swap(step)
@@ -111,9 +115,12 @@ class Quanto(Algorithm):
                             "calibration_data yielded no batch, so the activation scales would stay uncalibrated; "
                             "give at least one batch"
                         )
+            releaser = FreeMemoryReleaser()
             for path, qmodule in quantized:
                 step.progress(path)
+                weight_bytes = _weight_bytes(qmodule)
                 qmodule.freeze()
+                releaser.processed(weight_bytes)
             step.progress(None)
 
     def rebuild_step(self, step: "StepInput") -> None:
@@ -176,6 +183,11 @@ def _frozen_weight_parts(module: "nn.Module", path: str) -> Dict[str, Any]:
     with torch.no_grad():
         stand_in.qweight.save_to_state_dict(parts, f"{path}.weight.", False)
     return parts
+
+
+def _weight_bytes(module: "nn.Module") -> int:
+    weight = module._parameters.get("weight")
+    return 0 if weight is None else weight.numel() * weight.element_size()
 
 
 def _output_quantization_off(module: "nn.Module") -> bool:

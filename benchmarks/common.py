@@ -24,6 +24,7 @@ every benchmark starts in a fresh interpreter. When run as a script, a benchmark
          "notes": ["..."],                         # optional bullet points
          "data": {...},                            # optional raw figures (all runs, breakdowns)
          "machine": {...},                         # added by write_result
+         "commit": "<full hash>", "dirty": false,  # added by write_result (see provenance.py)
          "created": "2026-...", "elapsed_s": 12.3  # added by write_result
        }
 
@@ -34,7 +35,8 @@ every benchmark starts in a fresh interpreter. When run as a script, a benchmark
    correctness assertion such as "ours and the baseline returned different paths".
 
 ``run_all.py`` renders each JSON with :func:`render_markdown` (one table of figures and ratios, one
-table of goals with ``met`` / ``NOT met``) into ``benchmarks/results/RESULTS.md``. Adding a
+table of goals with ``met`` / ``missed``) into ``benchmarks/results/RESULTS.md``, and
+``readme_table.py`` writes the goals into README.md between its marker comments. Adding a
 benchmark is adding one ``bench_<name>.py`` that follows this contract; nothing else changes.
 """
 
@@ -54,6 +56,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+
+import provenance
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -287,23 +291,6 @@ def _cpu_model() -> Optional[str]:
     return platform.processor() or None
 
 
-def _git_commit() -> Optional[str]:
-    try:
-        proc = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=str(REPO), capture_output=True, text=True, timeout=10
-        )
-        dirty = subprocess.run(
-            # the results a run writes as it goes do not make the measured code dirty
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/results"],
-            cwd=str(REPO), capture_output=True, text=True, timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if proc.returncode != 0:
-        return None
-    return proc.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
 def machine_info() -> Dict[str, Any]:
     """Python, package versions (read from metadata, nothing heavy imported), CPUs, date, commit."""
     return {
@@ -319,7 +306,6 @@ def machine_info() -> Dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "commit": _git_commit(),
     }
 
 
@@ -329,7 +315,7 @@ def goal(text: str, measured: str, met: bool) -> Dict[str, Any]:
 
 
 def status(met: Optional[bool]) -> str:
-    return "" if met is None else ("met" if met else "NOT met")
+    return "" if met is None else ("met" if met else "missed")
 
 
 def fmt_s(seconds: Optional[float]) -> str:
@@ -368,8 +354,13 @@ def write_result(
     data: Optional[Mapping[str, Any]] = None,
     started: Optional[float] = None,
 ) -> Path:
-    """Write ``benchmarks/results/<name>.json`` for the bench file ``script`` (pass ``__file__``)."""
+    """Write ``benchmarks/results/<name>.json`` for the bench file ``script`` (pass ``__file__``).
+
+    Refuses (:class:`provenance.DirtyTreeError`) when the working tree is modified, unless the run
+    was started with ``--dirty``; the result records the commit and whether the tree was dirty.
+    """
     name = bench_name(script)
+    git = provenance.checked_state()
     for row in rows:
         unknown = set(row) - set(columns)
         if unknown:
@@ -384,6 +375,9 @@ def write_result(
         "notes": list(notes),
         "data": dict(data or {}),
         "machine": machine_info(),
+        "commit": git["commit"],
+        "dirty": git["dirty"],
+        "changes": git["changes"],
         "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "elapsed_s": None if started is None else round(time.perf_counter() - started, 2),
     }
@@ -446,8 +440,8 @@ def render_markdown(result: Mapping[str, Any], level: int = 2) -> str:
     notes = list(result.get("notes") or [])
     machine = result.get("machine") or {}
     stamp = f"Measured {result.get('created', '?')}"
-    if machine.get("commit"):
-        stamp += f" at commit {machine['commit']}"
+    if result.get("commit"):
+        stamp += f" at commit {result['commit'][:10]}" + (" with uncommitted changes (not for the README)" if result.get("dirty") else "")
     if result.get("elapsed_s") is not None:
         stamp += f"; the benchmark took {result['elapsed_s']} s"
     notes.append(stamp + f"; raw figures in `benchmarks/results/{result['name']}.json`.")

@@ -3,6 +3,11 @@
     .venv/bin/python benchmarks/run_all.py            # all benchmarks (``make bench``)
     .venv/bin/python benchmarks/run_all.py targets    # only bench_targets.py
     .venv/bin/python benchmarks/run_all.py --strict   # exit 1 when a goal is not met
+    .venv/bin/python benchmarks/run_all.py --dirty    # measure a modified tree (results kept out of the README)
+
+It refuses to start when ``git status --porcelain`` shows changes (see ``provenance.py``) unless
+given ``--dirty``. After a clean run of every benchmark, it rewrites the README's results block
+(``readme_table.py``).
 
 A benchmark that is not run this time keeps its last ``results/<name>.json`` in RESULTS.md. The
 contract each ``bench_*.py`` follows is in the docstring of ``common.py``. Exit status: 1 when a
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -21,13 +27,15 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import common
+import provenance
+import readme_table
 
 
 def discover() -> List[Path]:
     return sorted(common.BENCH_DIR.glob("bench_*.py"))
 
 
-def run_one(script: Path, timeout: float, extra: Sequence[str] = ()) -> Dict[str, Any]:
+def run_one(script: Path, timeout: float, env: Dict[str, str], extra: Sequence[str] = ()) -> Dict[str, Any]:
     """Run ``script``; return ``{"name", "ok", "seconds", "error", "result"}``."""
     name = common.bench_name(str(script))
     path = common.result_path(name)
@@ -37,7 +45,7 @@ def run_one(script: Path, timeout: float, extra: Sequence[str] = ()) -> Dict[str
     t0 = time.perf_counter()
     error: Optional[str] = None
     try:
-        proc = subprocess.run([sys.executable, str(script), *extra], cwd=str(common.REPO), timeout=timeout)
+        proc = subprocess.run([sys.executable, str(script), *extra], cwd=str(common.REPO), timeout=timeout, env=env)
         if proc.returncode != 0:
             error = f"exited with status {proc.returncode} (its output is above in the log)"
     except subprocess.TimeoutExpired:
@@ -69,6 +77,7 @@ def previous(script: Path) -> Dict[str, Any]:
 
 def render(outcomes: Sequence[Dict[str, Any]]) -> str:
     machine = common.machine_info()
+    state = provenance.git_state()
     lines = [
         "# smashconfig benchmarks",
         "",
@@ -77,7 +86,7 @@ def render(outcomes: Sequence[Dict[str, Any]]) -> str:
         "",
         f"Machine: Python {machine['python']}, torch {machine['torch']}, {machine['cpu_count']} CPUs "
         f"({machine['cpu'] or 'unknown CPU'}), {machine['platform']}; {machine['date']}"
-        + (f", commit {machine['commit']}" if machine.get("commit") else "")
+        + f", commit {state['short']}" + (" with uncommitted changes (not for the README)" if state["dirty"] else "")
         + ".",
         "",
         "## Goals",
@@ -106,7 +115,17 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("names", nargs="*", help="benchmarks to run (e.g. 'targets'); default: all")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is not met")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per benchmark (default 1800)")
+    parser.add_argument("--dirty", action="store_true", help="measure a modified tree; results are marked dirty")
     args = parser.parse_args(argv)
+    env = dict(os.environ)
+    env.pop(provenance.DIRTY_ENV, None)
+    if args.dirty:
+        env[provenance.DIRTY_ENV] = "1"
+    try:
+        env[provenance.COMMIT_ENV] = (provenance.git_state() if args.dirty else provenance.checked_state())["commit"]
+    except provenance.DirtyTreeError as error:
+        print(f"run_all.py: {error}", file=sys.stderr)
+        return 2
 
     scripts = discover()
     known = {common.bench_name(str(s)) for s in scripts}
@@ -119,7 +138,7 @@ def main(argv: Sequence[str]) -> int:
         if args.names and common.bench_name(str(script)) not in args.names:
             outcomes.append(previous(script))
         else:
-            outcomes.append(run_one(script, args.timeout))
+            outcomes.append(run_one(script, args.timeout, env))
 
     common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = common.RESULTS_DIR / "RESULTS.md"
@@ -131,10 +150,14 @@ def main(argv: Sequence[str]) -> int:
         for o in outcomes if o["ok"] for g in o["result"].get("goals", []) if not g.get("met")
     ]
     print(f"wrote {out.relative_to(common.REPO)}")
+    if failed or args.dirty:
+        print("README.md not updated: " + ("a benchmark failed" if failed else "--dirty results are not for the README"))
+    else:
+        readme_table.main()
     for line in failed:
         print(f"FAILED: {line}")
     for line in unmet:
-        print(f"goal NOT met: {line}")
+        print(f"goal missed: {line}")
     if not failed and not unmet:
         print("every goal met")
     return 1 if failed or (args.strict and unmet) else 0

@@ -1,19 +1,24 @@
 """Putting a model back exactly as it was when a step fails.
 
-A snapshot records, for every module, its attribute dict and the contents of its
+A snapshot records, for every module, its class, its attribute dict and the contents of its
 containers (submodules, parameters, buffers, hooks), and for every tensor its
-``requires_grad``, in-place version counter and data pointer. It holds references, never
-copies of tensor data: algorithms replace modules and parameters rather than writing into
-them, so the originals stay intact and restoring them is exact. A tensor written in place
-(its version counter moved) or given new data (``p.data = ...``) is detected and reported;
-a write through ``p.data`` moves no counter and cannot be seen.
+``requires_grad``, in-place version counter and data pointer. It records the same (class,
+attribute dict, containers) for the plain objects the model and its modules hold, such as
+``model.config`` and ``model.generation_config``, and for the objects those hold in turn
+(``config.text_config``), a few levels deep. For a pipeline, the pipeline object itself is
+such a plain object.
+
+It holds references, never copies of tensor data: algorithms replace modules and parameters
+rather than writing into them, so the originals stay intact and restoring them is exact. A
+tensor written in place (its version counter moved) or given new data (``p.data = ...``) is
+detected and reported; a write through ``p.data`` moves no counter and cannot be seen.
 """
 
 from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Tuple
 
 from smashconfig.target_modules.tree import components, index_modules
 
@@ -21,6 +26,10 @@ if TYPE_CHECKING:
     import torch
 
 _CONTAINERS = (dict, set, list)
+#: How far below a module the snapshot follows plain objects (``model.config.text_config`` is 2).
+_OBJECT_DEPTH = 3
+# what a value held in an attribute dict is, decided once per type
+_OTHER, _CONTAINER, _OBJECT = 0, 1, 2
 
 
 class ModelSnapshot:
@@ -31,28 +40,33 @@ class ModelSnapshot:
             self._take(model)
 
     def _take(self, model: Any) -> None:
-        self._model = model
-        self._attributes: Optional[Dict[str, Any]] = None
+        import torch
+        from torch import nn
+
+        self._kinds: Dict[type, int] = {}
+        self._skip = (nn.Module, torch.Tensor)
+        # (object, its class, its attribute dict, a copy of that dict), modules first, then plain objects
+        self._dicts: List[Tuple[Any, type, Dict[str, Any], Dict[str, Any]]] = []
+        self._contents: List[Tuple[Any, Any]] = []
+        self._seen_objects: set = set()
+        self._seen_containers: set = set()
         roots = components(model)
-        if "" not in roots:
-            self._attributes = {name: getattr(model, name) for name in roots}
         index = index_modules(model)
         paths = ([""] if "" in roots else []) + index.paths
         modules = ([roots[""]] if "" in roots else []) + index.modules
-        # each module's attribute dict as it was, and the contents of every non-empty container in it
-        self._dicts: List[Tuple[Dict[str, Any], Dict[str, Any]]] = []
-        self._contents: List[Tuple[Any, Any]] = []
-        is_container: Dict[type, bool] = {}
+        held: List[Any] = []
         for module in modules:
-            attributes = module.__dict__
-            self._dicts.append((attributes, attributes.copy()))
-            for value in attributes.values():
-                kind = type(value)
-                container = is_container.get(kind)
-                if container is None:
-                    container = is_container[kind] = issubclass(kind, _CONTAINERS)
-                if container and value:
-                    self._contents.append((value, value.copy()))
+            held.extend(self._record(module))
+        if "" not in roots:  # a pipeline: its own attributes are restored like those of a held object
+            held.append(model)
+        for depth in range(_OBJECT_DEPTH):
+            deeper: List[Any] = []
+            for obj in held:
+                if id(obj) not in self._seen_objects:
+                    self._seen_objects.add(id(obj))
+                    deeper.extend(self._record(obj))
+            held = deeper
+        del self._seen_objects, self._seen_containers, self._skip, self._kinds
         self._tensors: List[Tuple[str, str, "torch.Tensor", bool, int, int]] = []
         seen = set()
         for path, module in zip(paths, modules):
@@ -65,17 +79,43 @@ class ModelSnapshot:
                             (path, name, tensor, tensor.requires_grad, tensor._version, _data_ptr(tensor))
                         )
 
+    def _record(self, obj: Any) -> List[Any]:
+        """Record ``obj``'s class, attribute dict and non-empty containers; return the plain objects it holds."""
+        attributes = obj.__dict__
+        self._dicts.append((obj, type(obj), attributes, attributes.copy()))
+        held = []
+        kinds = self._kinds
+        for value in attributes.values():
+            cls = type(value)
+            kind = kinds.get(cls)
+            if kind is None:
+                kind = kinds[cls] = self._kind(value)
+            if kind == _CONTAINER:
+                if value and id(value) not in self._seen_containers:
+                    self._seen_containers.add(id(value))
+                    self._contents.append((value, value.copy()))
+            elif kind == _OBJECT:
+                held.append(value)
+        return held
+
+    def _kind(self, value: Any) -> int:
+        if isinstance(value, _CONTAINERS):
+            return _CONTAINER
+        # a configuration-like object: not callable (no module, class, function or hook), with attributes
+        if isinstance(getattr(value, "__dict__", None), dict) and not callable(value) and not isinstance(value, self._skip):
+            return _OBJECT
+        return _OTHER
+
     def restore(self) -> List[str]:
-        """Put every module, container and flag back; returns the tensors whose data changed (if any)."""
-        if self._attributes is not None:
-            for name, value in self._attributes.items():
-                setattr(self._model, name, value)
-        for attributes, saved in self._dicts:
+        """Put every module, object, container, class and flag back; returns the tensors whose data changed."""
+        for obj, cls, attributes, saved in self._dicts:
             for value in saved.values():
                 if isinstance(value, _CONTAINERS):
                     value.clear()
             attributes.clear()
             attributes.update(saved)
+            if type(obj) is not cls:
+                obj.__class__ = cls
         for container, contents in self._contents:
             if isinstance(container, list):
                 container.extend(contents)

@@ -80,8 +80,10 @@ def targets(args: argparse.Namespace) -> int:
 
 
 def smash(args: argparse.Namespace) -> int:
+    from smashconfig.cli.prefetch import prefetch_imports
     from smashconfig.cli.smash_command import run_smash
 
+    prefetch_imports()  # torch and transformers load while ConfigSpace checks the config
     return run_smash(args, load(args.config))
 
 
