@@ -91,6 +91,10 @@ class ConfigFileNotFoundError(SmashConfigError, FileNotFoundError):
     """A config path that does not exist."""
 
 
+class ConfigFileAccessError(SmashConfigError, OSError):
+    """A config file that cannot be read or written: no permission, a name too long, a directory."""
+
+
 class MissingBackendError(SmashConfigError, ImportError):
     """An algorithm whose backend package is not installed."""
 

@@ -18,7 +18,7 @@ from ConfigSpace.hyperparameters import (
 )
 
 from smashconfig.text.didyoumean import did_you_mean
-from smashconfig.errors import IllegalValueError, WrongTypeError, describe
+from smashconfig.errors import IllegalValueError, WrongTypeError, describe, short_repr
 from smashconfig.target_modules.normalize import SHAPE, normalize_target_modules
 
 if TYPE_CHECKING:
@@ -88,9 +88,9 @@ def check_value(hp: "Hyperparameter", value: Any, key: str) -> Any:
         try:
             value = float(value)
         except OverflowError:
-            raise IllegalValueError(f"{key} = {value!r} is not allowed; {key} takes {allowed(hp)}.", key=key) from None
+            raise IllegalValueError(f"{key} = {short_repr(value)} is not allowed; {key} takes {allowed(hp)}.", key=key) from None
     if not _legal(hp, value):
-        raise IllegalValueError(f"{key} = {value!r} is not allowed; {key} takes {allowed(hp)}.", key=key)
+        raise IllegalValueError(f"{key} = {short_repr(value)} is not allowed; {key} takes {allowed(hp)}.", key=key)
     return value
 
 
@@ -105,7 +105,7 @@ def _check_choice(hp: "Hyperparameter", value: Any, key: str) -> Any:
             f"{key} takes {allowed(hp)} ({' or '.join(kinds)}); got {describe(value)}.", key=key
         )
     hint = did_you_mean(value, [c for c in choices if isinstance(c, str)]) if isinstance(value, str) else ""
-    raise IllegalValueError(f"{key} = {value!r} is not allowed; {key} takes {allowed(hp)}.{hint}", key=key)
+    raise IllegalValueError(f"{key} = {short_repr(value)} is not allowed; {key} takes {allowed(hp)}.{hint}", key=key)
 
 
 def _legal(hp: "Hyperparameter", value: Any) -> bool:

@@ -101,9 +101,7 @@ def _set_end(pattern: str, start: int) -> int:
         j += 1
     if j < len(pattern) and pattern[j] == "]":
         j += 1
-    while j < len(pattern) and pattern[j] != "]":
-        j += 1
-    return j if j < len(pattern) else -1
+    return pattern.find("]", j)
 
 
 def _set_to_regex(body: str) -> str:

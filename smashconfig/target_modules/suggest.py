@@ -48,8 +48,12 @@ def representative_paths(index: "ModuleIndex") -> List[str]:
     """Paths of the model's distinct structure: of numbered siblings (repeated blocks) only the first is walked."""
     out: List[str] = []
     stack = list(reversed(_first_numbered(_top_level(index))))
+    seen = set()  # a shared module is walked once (sharing nested in sharing would multiply paths)
     while stack:
         path, module = stack.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
         out.append(path)
         children = _first_numbered(module._modules.items())
         stack.extend((f"{path}.{name}", child) for name, child in reversed(children))

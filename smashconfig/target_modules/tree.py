@@ -8,6 +8,7 @@ and its submodules' paths are prefixed with it.
 
 from __future__ import annotations
 
+import heapq
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-MAX_ALIASES = 100_000
+MAX_ALIASES = 10_000
 """Most extra paths recorded for shared modules (sharing nested in sharing multiplies paths)."""
 
 
@@ -190,19 +191,23 @@ def _alias_paths(paths: List[str], modules: List["nn.Module"], shared: List[Tupl
     position_of = {id(module): k for k, module in enumerate(modules)}
     found = [(alias, position_of[id(module)]) for alias, module in shared if id(module) in position_of]
     aliases: Dict[str, int] = {}
-    queue = list(found)
+    queue = [(len(alias), alias, position) for alias, position in found]
+    heapq.heapify(queue)  # shortest paths first: they are the ones kept when there are too many
     n = len(paths)
     while queue and len(aliases) < MAX_ALIASES:
-        alias, position = queue.pop()
+        _, alias, position = heapq.heappop(queue)
         if alias in aliases:
             continue
         aliases[alias] = position
         inside = paths[position] + "."
+        more = []
         j = position + 1
         while j < n and paths[j].startswith(inside):
-            queue.append((alias + paths[j][len(inside) - 1 :], j))
+            more.append((alias + paths[j][len(inside) - 1 :], j))
             j += 1
-        queue.extend((alias + other[len(inside) - 1 :], k) for other, k in found if other.startswith(inside))
+        more.extend((alias + other[len(inside) - 1 :], k) for other, k in found if other.startswith(inside))
+        for path, k in more:
+            heapq.heappush(queue, (len(path), path, k))
     return aliases
 
 
