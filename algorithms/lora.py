@@ -15,11 +15,13 @@ import warnings
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
 
 from smashconfig.contract.algorithm import Algorithm
+from smashconfig.contract.layers import first_on_meta
 from smashconfig.errors import PlanError, UnsafeOperationError
-from smashconfig.contract.layers import first_on_meta, has_adapter, is_adapter_internal, is_quantized
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from smashconfig.contract.step import StepInput
 
 
 SUPPORTED = "Linear, Embedding, Conv1d/2d/3d and transformers' Conv1D layers"
@@ -35,6 +37,8 @@ class LoRA(Algorithm):
     backend_modules = ("peft",)
     description = "PEFT LoRA adapters (trainable), QLoRA-style on a quantized base"
     supports = SUPPORTED
+    order = 30
+    warns_on_low_coverage = False  # adapters go where they are put; covering a few projections is the usual use
 
     def hyperparameters(self) -> List[Any]:
         from ConfigSpace import Float, Integer
@@ -51,8 +55,6 @@ class LoRA(Algorithm):
         from torch import nn
 
         kind = type(module).__name__
-        if is_adapter_internal(path):
-            return "part of a LoRA adapter"
         if isinstance(module, (nn.Linear, nn.Embedding, nn.Conv1d, nn.Conv2d, nn.Conv3d)) or _is_transformers_conv1d(module):
             return None
         return f"{kind} is not adapted by lora (it adapts {SUPPORTED})"
@@ -60,7 +62,11 @@ class LoRA(Algorithm):
     def selected_by_default(self, path: str, module: "nn.Module") -> bool:
         from torch import nn
 
-        return (isinstance(module, nn.Linear) or _is_transformers_conv1d(module)) and not is_adapter_internal(path)
+        return isinstance(module, nn.Linear) or _is_transformers_conv1d(module)
+
+    def is_changed(self, module: "nn.Module") -> bool:
+        """A PEFT LoRA layer: it wraps a base layer and holds adapters."""
+        return has_adapter(module)
 
     def check(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], calibration_data: Any) -> None:
         from torch import nn
@@ -82,18 +88,29 @@ class LoRA(Algorithm):
 
     # ----- doing ---------------------------------------------------------------------------------
 
-    def apply(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
-        self._inject(model, targets, params, on_meta=False)
+    def apply_step(self, step: "StepInput") -> None:
+        self._inject_groups(step, on_meta=False)
 
-    def rebuild(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
-        self._inject(model, targets, params, on_meta=True)
+    def rebuild_step(self, step: "StepInput") -> None:
+        self._inject_groups(step, on_meta=True)
 
-    def _inject(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], *, on_meta: bool) -> None:
+    def _inject_groups(self, step: "StepInput", *, on_meta: bool) -> None:
+        """One injection per group (its own r, alpha, dropout); then refuse merges into a changed base."""
+        _refuse_gradient_blocking_bases(step)
+        for group in step.groups:
+            self._inject(step, group.paths, group.params, on_meta=on_meta)
+        for path in step.paths:
+            layer = step.get(path)
+            base = step.changed_by(layer.get_base_layer())
+            if base is not None:
+                layer.merge = types.MethodType(_refuse_merge(base), layer)
+
+    def _inject(self, step: "StepInput", targets: Sequence[str], params: Mapping[str, Any], *, on_meta: bool) -> None:
         from peft import LoraConfig, inject_adapter_in_model
 
-        from smashconfig.target_modules.tree import components, get_module
+        from smashconfig.target_modules.tree import components
 
-        for prefix, root, paths, fan_in_fan_out in _injections(components(model), targets[:]):
+        for prefix, root, paths, fan_in_fan_out in _injections(components(step.model), targets[:]):
             config = LoraConfig(
                 r=params["r"],
                 lora_alpha=params["alpha"],
@@ -105,25 +122,43 @@ class LoRA(Algorithm):
             before = _adapted(root)
             try:
                 with warnings.catch_warnings():
-                    # the second injection into one component (Conv1D layers, then the others) is expected
+                    # a second injection into one component (another group, or Conv1D layers) is expected
                     warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+                    # PEFT's torchao layer warns that merge() will raise; merging a quantized base is refused anyway
+                    warnings.filterwarnings("ignore", message=".*instantiated without `get_apply_tensor_subclass`")
                     inject_adapter_in_model(config, root, low_cpu_mem_usage=on_meta)
             except Exception:
                 # PEFT adapts modules in named_modules() order: the first one left unadapted is where it stopped
                 done = _adapted(root)
                 stopped = next((path for path in paths if path not in done), None)
-                if stopped is not None and hasattr(targets, "working_on"):
-                    targets.working_on(f"{prefix}.{stopped}" if prefix else stopped)
+                if stopped is not None:
+                    step.progress(f"{prefix}.{stopped}" if prefix else stopped)
                 raise
             adapted = _adapted(root) - before
             if adapted != set(paths):
                 raise RuntimeError(
                     f"PEFT adapted {sorted(adapted - set(paths))[:5]} and missed {sorted(set(paths) - adapted)[:5]}"
                 )
-        for path in targets:
-            layer = get_module(model, path)
-            if is_quantized(layer.get_base_layer()):
-                layer.merge = types.MethodType(_refuse_merge, layer)
+
+
+def _refuse_gradient_blocking_bases(step: "StepInput") -> None:
+    """Refuse base layers that quantize their input on the fly (torchao's dynamic activation
+    quantization): no gradient flows back through them, so the adapters before them would never train."""
+    for path in step.paths:
+        weight = step.get(path)._parameters.get("weight")
+        if getattr(weight, "act_quant_kwargs", None) is not None:
+            raise PlanError(
+                f"lora cannot adapt {path!r}: its base layer quantizes its activations dynamically "
+                f"({type(weight).__name__}), which passes no gradient back to its input, so the adapters of earlier "
+                "layers would never train. Quantize the base weights only (torchao int8_weight_only or "
+                "float8_weight_only) under LoRA.",
+                key="lora",
+            )
+
+
+def has_adapter(module: "nn.Module") -> bool:
+    """Whether ``module`` is a PEFT LoRA layer (it wraps a base layer and holds adapters)."""
+    return "lora_A" in module._modules
 
 
 def _adapted(root: "nn.Module") -> set:
@@ -178,10 +213,15 @@ def _tail(child: Dict[str, Any]) -> str:
     return f"(?:{inner})?" if "" in child else inner
 
 
-def _refuse_merge(self: Any, *args: Any, **kwargs: Any) -> None:
-    raise UnsafeOperationError(
-        "refusing to merge LoRA adapters into a quantized base layer: the quantized weights cannot hold the "
-        "LoRA delta, so the merge would silently lose the trained adapters. Keep the adapters unmerged, or "
-        "merge into a full-precision copy of the model and quantize after.",
-        key="lora",
-    )
+def _refuse_merge(base: str) -> Any:
+    """A ``merge`` that refuses: the base layer was changed by ``base`` (quantized), so it cannot hold the delta."""
+
+    def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise UnsafeOperationError(
+            f"refusing to merge LoRA adapters into a base layer that {base} changed: its quantized weights cannot "
+            "hold the LoRA delta, so the merge would silently lose the trained adapters. Keep the adapters "
+            "unmerged, or merge into a full-precision copy of the model and quantize after.",
+            key="lora",
+        )
+
+    return refuse

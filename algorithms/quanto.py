@@ -7,14 +7,16 @@ the weights are stored quantized. Paths are handed to quanto one by one, never a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
 
 from smashconfig.contract.algorithm import Algorithm
+from smashconfig.contract.layers import first_on_meta
 from smashconfig.errors import PlanError
-from smashconfig.contract.layers import first_on_meta, is_adapter_internal, is_quantized
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from smashconfig.contract.step import StepInput
 
 WEIGHT_BITS = ["qint2", "qint4", "qint8", "qfloat8"]
 ACTIVATION_BITS = ["none", "qint8", "qfloat8"]
@@ -30,6 +32,7 @@ class Quanto(Algorithm):
     backend_modules = ("optimum.quanto",)
     description = "optimum-quanto weight/activation quantization"
     supports = "Linear and Conv2d layers, and LayerNorm when activation_bits is set"
+    order = 20
 
     def hyperparameters(self) -> List[Any]:
         from ConfigSpace import Categorical
@@ -52,9 +55,7 @@ class Quanto(Algorithm):
         import torch.nn as nn
 
         kind = type(module).__name__
-        if is_adapter_internal(path):
-            return "part of a LoRA adapter"
-        if is_quantized(module):
+        if self.is_changed(module):
             return f"{kind} is already quantized"
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             weight = module._parameters.get("weight")
@@ -65,12 +66,19 @@ class Quanto(Algorithm):
             if params.get("activation_bits", "none") == "none":
                 return "LayerNorm is quantized by quanto only when activation_bits is set"
             return None
+        if any(p.dim() == 3 for p in module._parameters.values() if p is not None):
+            return f"{kind} holds fused 3-D expert weights, not Linear layers, and quanto quantizes only Linear/Conv2d layers"
         return f"{kind} is not quantizable by quanto"
 
     def selected_by_default(self, path: str, module: "nn.Module") -> bool:
         import torch.nn as nn
 
         return isinstance(module, (nn.Linear, nn.Conv2d)) and self.skip_reason(path, module, {}) is None
+
+    def is_changed(self, module: "nn.Module") -> bool:
+        """An optimum-quanto quantized module (``QLinear``, ``QConv2d``, ...), told without importing quanto."""
+        attributes = module.__dict__  # quanto keeps both as plain attributes; no Module.__getattr__ fallback
+        return "weight_qtype" in attributes and "activation_qtype" in attributes
 
     def needs_calibration(self, params: Mapping[str, Any]) -> bool:
         return params.get("activation_bits", "none") != "none"
@@ -86,59 +94,47 @@ class Quanto(Algorithm):
 
     # ----- doing ---------------------------------------------------------------------------------
 
-    def apply(
-        self,
-        model: Any,
-        targets: Sequence[str],
-        params: Mapping[str, Any],
-        *,
-        calibration_data: Optional[Iterable[Any]] = None,
-    ) -> None:
+    def apply_step(self, step: "StepInput") -> None:
+        """Swap every targeted layer for its quanto counterpart (each group with its own types), calibrate
+        when activations are quantized, then freeze, as optimum-quanto's ``quantize`` then ``freeze`` do."""
         import torch
-        from optimum.quanto import Calibration, quantize_module
+        from optimum.quanto import Calibration
 
         from smashconfig.apply.calibration import run_batches
-        from smashconfig.target_modules.tree import ModuleSlots
 
-        weights = params["weight_bits"]
-        activations = None if params["activation_bits"] == "none" else params["activation_bits"]
-        slots = ModuleSlots(model)
-        quantized = []
         with torch.no_grad():  # nothing here is to be differentiated; recording it would only cost time
-            for path in targets:
-                qmodule = quantize_module(slots.get(path), weights=weights, activations=activations)
-                if qmodule is None:
-                    raise RuntimeError(f"optimum-quanto has no quantized counterpart for {path!r}")
-                qmodule.name = path
-                slots.set(path, qmodule)
-                quantized.append(qmodule)
-            if activations is not None:
+            quantized = self._swap(step)
+            if any(group.params["activation_bits"] != "none" for group in step.groups):
                 with Calibration():
-                    if run_batches(model, calibration_data) == 0:
+                    if run_batches(step.model, step.calibration_data) == 0:
                         raise ValueError(
                             "calibration_data yielded no batch, so the activation scales would stay uncalibrated; "
                             "give at least one batch"
                         )
-            # freezing after every module is swapped, as optimum-quanto's quantize() then freeze() does
-            tracked = getattr(targets, "working_on", None)
-            for path, qmodule in zip(targets[:], quantized):
-                if tracked is not None:
-                    tracked(path)
+            for path, qmodule in quantized:
+                step.progress(path)
                 qmodule.freeze()
-            if tracked is not None:
-                tracked(None)
+            step.progress(None)
 
-    def rebuild(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
+    def rebuild_step(self, step: "StepInput") -> None:
+        self._swap(step)
+
+    def _swap(self, step: "StepInput") -> List[Any]:
+        """Replace each targeted layer by its (unfrozen) quanto module; returns (path, module) pairs."""
         from optimum.quanto import quantize_module
 
-        from smashconfig.target_modules.tree import ModuleSlots
-
-        activations = None if params["activation_bits"] == "none" else params["activation_bits"]
-        slots = ModuleSlots(model)
-        for path in targets:
-            qmodule = quantize_module(slots.get(path), weights=params["weight_bits"], activations=activations)
-            qmodule.name = path
-            slots.set(path, qmodule)
+        quantized = []
+        for group in step.groups:
+            weights = group.params["weight_bits"]
+            activations = None if group.params["activation_bits"] == "none" else group.params["activation_bits"]
+            for path in group.paths:
+                qmodule = quantize_module(step.get(path), weights=weights, activations=activations)
+                if qmodule is None:
+                    raise RuntimeError(f"optimum-quanto has no quantized counterpart for {path!r}")
+                qmodule.name = path
+                step.replace(path, qmodule)
+                quantized.append((path, qmodule))
+        return quantized
 
     def saved_state(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> Dict[str, Any]:
         """Calibration switches off output quantization where only float consumers follow; record where."""
@@ -151,6 +147,35 @@ class Quanto(Algorithm):
 
         for path in state.get("outputs_not_quantized", []):
             get_module(model, path).disable_output_quantization()
+
+    def saved_layout(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> Dict[str, Any]:
+        """A frozen layer saves its weight as quanto's flattened parts (``weight._data``, ``weight._scale``, ...)."""
+        from smashconfig.target_modules.tree import get_module
+
+        layout: Dict[str, Any] = {}
+        for path in targets:
+            # a later step may have wrapped the layer (LoRA keeps it as its base_layer)
+            for name, module in get_module(model, path).named_modules(prefix=path):
+                if self.is_changed(module) and module.weight_qtype is not None:
+                    layout[f"{name}.weight"] = None
+                    parts = _frozen_weight_parts(module, name)
+                    layout.update((key, (tuple(t.shape), t.dtype)) for key, t in parts.items())
+        return layout
+
+
+def _frozen_weight_parts(module: "nn.Module", path: str) -> Dict[str, Any]:
+    """The tensors a frozen copy of ``module`` would save for its weight, computed on the meta device."""
+    import copy
+
+    import torch
+
+    stand_in = copy.copy(module)  # shares everything but the weight, which becomes a meta tensor
+    stand_in._parameters = dict(module._parameters)
+    stand_in._parameters["weight"] = torch.nn.Parameter(torch.empty_like(module.weight, device="meta"))
+    parts: Dict[str, Any] = {}
+    with torch.no_grad():
+        stand_in.qweight.save_to_state_dict(parts, f"{path}.weight.", False)
+    return parts
 
 
 def _output_quantization_off(module: "nn.Module") -> bool:

@@ -17,7 +17,7 @@ _EXPORTS = {
     "Algorithm": "smashconfig.contract.algorithm",
     "register_algorithm": "smashconfig.contract.registry",
     "unregister_algorithm": "smashconfig.contract.registry",
-    "plan_smash": "smashconfig.plan.smash_plan",
+    "plan_smash": "smashconfig.plan.build",
     "SmashPlan": "smashconfig.plan.smash_plan",
     "smash": "smashconfig.apply.smash",
     "save_smashed": "smashconfig.apply.saving",
@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from smashconfig.contract.algorithm import Algorithm
     from smashconfig.config.smash_config import SmashConfig
     from smashconfig.errors import SmashConfigError
-    from smashconfig.plan.smash_plan import SmashPlan, plan_smash
+    from smashconfig.plan.build import plan_smash
+    from smashconfig.plan.smash_plan import SmashPlan
     from smashconfig.contract.registry import register_algorithm, unregister_algorithm
     from smashconfig.apply.saving import load_smashed, save_smashed
     from smashconfig.apply.smash import smash

@@ -2,7 +2,7 @@
 
 One base class, :class:`SmashConfigError`; each subclass also derives from the builtin a
 Python user would catch (``KeyError``, ``ValueError``, ``TypeError``, ``ImportError``,
-``FileNotFoundError``, ``RuntimeError``). Every message names the key, the value given and
+``FileNotFoundError``, ``OSError``, ``RuntimeError``). Every message names the key, the value given and
 what is allowed.
 """
 
@@ -122,6 +122,15 @@ class UnsafeOperationError(SmashConfigError, RuntimeError):
 
 class SavedModelError(SmashConfigError, ValueError):
     """A saved smashed-model directory that is incomplete, tampered with, or does not fit the model."""
+
+
+class SavedModelFileError(SavedModelError, OSError):
+    """A file or directory of a saved model that cannot be read or written: missing, unreadable, a
+    symbolic link, too long a path, an existing save not to be overwritten, or the model's own source."""
+
+
+class CoverageWarning(UserWarning):
+    """A step acts on less than half of the parameters outside the embeddings and the head."""
 
 
 class TargetPatternWarning(UserWarning):

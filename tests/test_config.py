@@ -37,8 +37,9 @@ def test_issue_snippet():
             "weight_bits": "qint4",
             "activation_bits": "none",
             "target_modules": {"include": ["transformer.*"], "exclude": ["*embed*"]},
+            "overrides": [],
         },
-        "lora": {"r": 16, "alpha": 16, "dropout": 0.0, "target_modules": None},
+        "lora": {"r": 16, "alpha": 16, "dropout": 0.0, "target_modules": None, "overrides": []},
     }
 
 
@@ -125,7 +126,7 @@ def test_add_a_dict_with_hyperparameters():
 def test_add_a_dict_with_none_uses_defaults():
     cfg = SmashConfig()
     cfg.add({"lora": None})
-    assert cfg.hyperparameters("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None}
+    assert cfg.params("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None, "overrides": []}
 
 
 def test_adding_an_active_algorithm_again_keeps_its_values_and_updates_given_ones():
@@ -170,12 +171,13 @@ def test_constructor_takes_what_add_takes():
 
 def test_defaults_match_the_design_table():
     cfg = SmashConfig(["quanto", "lora"])
-    assert cfg.hyperparameters("quanto") == {
+    assert cfg.params("quanto") == {
         "weight_bits": "qint8",
         "activation_bits": "none",
         "target_modules": None,
+        "overrides": [],
     }
-    assert cfg.hyperparameters("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None}
+    assert cfg.params("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None, "overrides": []}
 
 
 @pytest.mark.parametrize(
@@ -197,7 +199,7 @@ def test_to_dict_holds_only_plain_python_values():
     cfg = SmashConfig(["quanto", "lora"])
     for params in cfg.to_dict().values():
         for value in params.values():
-            assert type(value) in (int, float, str, type(None), dict), value
+            assert type(value) in (int, float, str, type(None), dict, list), value
     assert yaml.safe_load(yaml.safe_dump(cfg.to_dict())) == cfg.to_dict()
 
 
@@ -230,8 +232,8 @@ def test_active_algorithms_order_with_item_assignment_and_dict():
 
 def test_iteration_len_and_contains():
     cfg = SmashConfig("lora")
-    assert list(cfg) == ["adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"]
-    assert len(cfg) == 5
+    assert list(cfg) == ["adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_overrides"]
+    assert len(cfg) == 6
     assert "lora_r" in cfg
     assert "adapter" in cfg
     assert "quantizer" not in cfg
@@ -243,6 +245,7 @@ def test_iteration_len_and_contains():
         "lora_alpha": 16,
         "lora_dropout": 0.0,
         "lora_target_modules": None,
+        "lora_overrides": [],
     }
 
 
@@ -254,12 +257,14 @@ def test_iteration_with_both_algorithms_lists_groups_first():
         "quanto_weight_bits",
         "quanto_activation_bits",
         "quanto_target_modules",
+        "quanto_overrides",
         "lora_r",
         "lora_alpha",
         "lora_dropout",
         "lora_target_modules",
+        "lora_overrides",
     }
-    assert len(cfg) == 9
+    assert len(cfg) == 11
 
 
 def test_get_of_an_inactive_hyperparameter_returns_the_default_argument():
@@ -434,8 +439,9 @@ def test_two_configs_never_share_target_modules():
     after = SmashConfig("quanto")
     assert before["quanto_target_modules"] is None
     assert after["quanto_target_modules"] is None
-    assert default_registry().space()["quanto_target_modules"].default_value is None
-    assert cfg.space["quanto_target_modules"].default_value is None
+    assert cfg["quanto_target_modules"] == {"include": ["model.layers.*"], "exclude": []}
+    cfg["quanto_target_modules"]["include"].append("lm_head")  # a read is a copy
+    assert cfg["quanto_target_modules"] == {"include": ["model.layers.*"], "exclude": []}
 
 
 def test_two_configs_never_share_hyperparameter_values():
@@ -463,7 +469,7 @@ def test_mutating_the_dict_given_to_the_constructor_leaves_the_config_unchanged(
     given["quanto"]["target_modules"]["include"].append("x")
     given["lora"] = {}
     assert cfg.to_dict() == {
-        "quanto": {"weight_bits": "qint4", "activation_bits": "none", "target_modules": {"include": ["model.*"], "exclude": []}}
+        "quanto": {"weight_bits": "qint4", "activation_bits": "none", "target_modules": {"include": ["model.*"], "exclude": []}, "overrides": []}
     }
 
 
@@ -490,7 +496,7 @@ def test_mutating_values_read_back_leaves_the_config_unchanged():
     as_dict = cfg.to_dict()
     as_dict["quanto"]["target_modules"]["include"].clear()
     as_dict["quanto"]["weight_bits"] = "qint2"
-    hyperparameters = cfg.hyperparameters("quanto")
+    hyperparameters = cfg.params("quanto")
     hyperparameters["target_modules"]["include"].append("d")
     assert cfg["quanto_target_modules"] == {"include": ["a.*"], "exclude": []}
     assert cfg["quanto_weight_bits"] == "qint8"
@@ -553,10 +559,15 @@ def test_every_sampled_configuration_of_the_space_loads():
             assert type(cfg[key]) in (int, float, str)
 
 
-def test_changing_a_config_does_not_change_the_space_of_another():
+def test_changing_a_configs_space_does_not_change_the_space_of_another():
+    from ConfigSpace import Constant
+
     cfg = SmashConfig({"lora": {"r": 99}})
-    assert SmashConfig().space["lora_r"].default_value == 8
-    assert cfg.space["lora_r"].default_value == 8
+    cfg.space.add(Constant("scribbled", 1))
+    assert "scribbled" in cfg.space
+    assert "scribbled" not in SmashConfig().space
+    assert "scribbled" not in default_registry().space()
+    assert cfg.space["lora_r"].default_value == 8 and cfg["lora_r"] == 99
 
 
 def test_resolve_target_modules_returns_the_users_normalised_value(tiny_llama):

@@ -388,7 +388,7 @@ def test_inactive_message_names_the_algorithm_that_is_active(second_quantizer):
 
 
 def test_hyperparameters_of_an_inactive_algorithm(quanto_only):
-    message = refuse(quanto_only, lambda: quanto_only.hyperparameters("lora"), InactiveAlgorithmError, KeyError)
+    message = refuse(quanto_only, lambda: quanto_only.params("lora"), InactiveAlgorithmError, KeyError)
     assert "'lora'" in message
     assert "cfg.add('lora')" in message
 

@@ -215,6 +215,8 @@ def test_records_serialise_to_json(tiny_llama):
         "pattern": "*attn*",
         "acts": True,
         "reason": None,
+        "values": {"weight_bits": "qint8", "activation_bits": "none"},
+        "set_by": None,
     }
     assert "*attn*" in q["rule"]
 

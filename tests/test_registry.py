@@ -18,7 +18,8 @@ from smashconfig.errors import (
     UnknownKeyError,
     WrongTypeError,
 )
-from smashconfig.contract.registry import ENTRY_POINT_GROUP, Registry, default_registry
+from smashconfig.contract.registry import Registry, default_registry
+from smashconfig.target_modules.rules import ENTRY_POINT_GROUP
 from smashconfig.target_modules import expand_list_of_targeted_paths
 
 
@@ -79,7 +80,7 @@ def test_third_party_algorithm_appears_in_the_space(toy):
 
 def test_built_ins_are_unchanged_by_a_third_party_algorithm(toy):
     cfg = SmashConfig(["quanto", "lora"])
-    assert cfg.hyperparameters("quanto")["weight_bits"] == "qint8"
+    assert cfg.params("quanto")["weight_bits"] == "qint8"
     assert cfg["lora_r"] == 8
 
 
@@ -91,7 +92,7 @@ def test_third_party_algorithm_by_item_assignment(toy):
     assert type(cfg["toyprune_method"]) is str and cfg["toyprune_method"] == "magnitude"
     cfg["toyprune_sparsity"] = 0.75
     cfg["toyprune_method"] = "random"
-    assert cfg.to_dict() == {"toyprune": {"sparsity": 0.75, "method": "random", "target_modules": None}}
+    assert cfg.to_dict() == {"toyprune": {"sparsity": 0.75, "method": "random", "target_modules": None, "overrides": []}}
 
 
 def test_third_party_algorithm_is_validated_like_a_built_in(toy):
@@ -160,7 +161,7 @@ def test_base_class_supplies_sensible_defaults(toy, sequential):
     assert 'pip install "smashconfig[toyprune]"' == algorithm.install_hint()
     value = algorithm.default_target_modules(sequential)
     assert expand_list_of_targeted_paths(value, sequential) == ["0", "2"]
-    assert algorithm.default_params() == {"sparsity": 0.5, "method": "magnitude", "target_modules": None}
+    assert algorithm.default_params() == {"sparsity": 0.5, "method": "magnitude", "target_modules": None, "overrides": []}
 
 
 def test_space_of_an_existing_config_follows_registration(registered):

@@ -128,7 +128,7 @@ def test_section_with_no_value_activates_defaults(tmp_path):
     path = write(tmp_path, "lora:\n")
     cfg = SmashConfig.from_yaml(path)
     assert cfg.active_algorithms == ["lora"]
-    assert cfg.hyperparameters("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None}
+    assert cfg.params("lora") == {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None, "overrides": []}
 
 
 def test_empty_mapping_section_activates_defaults(tmp_path):
@@ -145,7 +145,7 @@ def test_no_key_of_a_file_is_dropped(tmp_path):
             "activation_bits": "qfloat8",
             "target_modules": {"include": ["a.*", "b.?"], "exclude": ["*c"]},
         },
-        "lora": {"r": 3, "alpha": 5, "dropout": 0.5, "target_modules": {"include": ["x.*"], "exclude": []}},
+        "lora": {"r": 3, "alpha": 5, "dropout": 0.5, "target_modules": {"include": ["x.*"], "exclude": []}, "overrides": []},
     }
     path = write(tmp_path, yaml.safe_dump(data))
     assert SmashConfig.from_yaml(path).to_dict(defaults=False) == data
@@ -454,8 +454,8 @@ def test_cli_validate_good_file(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.err == ""
     assert yaml.safe_load(captured.out) == {
-        "quanto": {"weight_bits": "qint4", "activation_bits": "none", "target_modules": None},
-        "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None},
+        "quanto": {"weight_bits": "qint4", "activation_bits": "none", "target_modules": None, "overrides": []},
+        "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None, "overrides": []},
     }
 
 
@@ -468,6 +468,7 @@ def test_cli_validate_prints_flat_files_in_normal_form(tmp_path, capsys):
             "weight_bits": "qint8",
             "activation_bits": "none",
             "target_modules": {"include": ["model.*"], "exclude": []},
+            "overrides": [],
         }
     }
 

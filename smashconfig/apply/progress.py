@@ -3,17 +3,45 @@
 from __future__ import annotations
 
 import sys
-from typing import Iterator, List, Optional, Sequence, overload
+from typing import Iterator, List, Optional, Sequence, Set, overload
+
+
+class StepProgress:
+    """The ``progress`` callback a step's algorithm gets: ``progress(path)`` says which module it is
+    working on (``None``: between modules). Shows a bar on a terminal (silent otherwise) and keeps
+    the current path so a failure can name its module."""
+
+    def __init__(self, total: int, description: str) -> None:
+        self.total = total
+        self.description = description
+        self.current: Optional[str] = None
+        self._seen: Set[str] = set()
+        self._bar = None
+
+    def __call__(self, path: Optional[str]) -> None:
+        self.current = path
+        if path is None or path in self._seen:
+            return
+        self._seen.add(path)
+        if self._bar is None and _on_terminal():
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=self.total, desc=self.description, unit="module", leave=False)
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
 class TrackedPaths(Sequence[str]):
-    """The paths a step acts on. Iterating shows a progress bar on a terminal (silent otherwise)
-    and records the path being worked on, so a failure can name its module."""
+    """The paths handed to a simple ``apply``: iterating them reports each one to ``progress``."""
 
-    def __init__(self, paths: Sequence[str], description: str) -> None:
+    def __init__(self, paths: Sequence[str], progress: StepProgress) -> None:
         self._paths: List[str] = list(paths)
-        self.description = description
-        self.current: Optional[str] = None
+        self._progress = progress
 
     def __len__(self) -> int:
         return len(self._paths)
@@ -27,28 +55,20 @@ class TrackedPaths(Sequence[str]):
     def __getitem__(self, i):  # type: ignore[no-untyped-def]
         return self._paths[i]
 
-    def working_on(self, path: Optional[str]) -> None:
-        """Say which path the step is working on, for a step that hands all paths to a backend at once."""
-        self.current = path
-
     def __iter__(self) -> Iterator[str]:
-        bar = _bar(len(self._paths), self.description)
-        try:
-            for path in self._paths:
-                self.current = path
-                yield path
-                if bar is not None:
-                    bar.update(1)
-            self.current = None
-        finally:
-            if bar is not None:
-                bar.close()
+        for path in self._paths:
+            self._progress(path)
+            yield path
+        self._progress(None)
+
+    def __eq__(self, other: object) -> bool:
+        return self._paths == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._paths)
 
 
-def _bar(total: int, description: str):  # type: ignore[no-untyped-def]
-    """A tqdm bar on stderr when it is a terminal; ``None`` otherwise."""
-    if not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=description, unit="module", leave=False)
+def _on_terminal() -> bool:
+    return hasattr(sys.stderr, "isatty") and sys.stderr.isatty()

@@ -1,43 +1,63 @@
-"""``smash``: apply a plan to a model in place, all of it or none of it."""
+"""``smash``: apply a config or a plan to a model in place, all of it or none of it."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections import abc
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Union
 
-from smashconfig.errors import PlanError, SmashError, describe
 from smashconfig.apply.modes import carry_modes, record_modes
-from smashconfig.plan.smash_plan import plan_smash
-from smashconfig.apply.progress import TrackedPaths
-from smashconfig.contract.registry import default_registry
+from smashconfig.apply.progress import StepProgress, TrackedPaths
 from smashconfig.apply.snapshot import ModelSnapshot, paused_gc
+from smashconfig.contract.registry import Registry, default_registry
+from smashconfig.contract.step import ModuleGroup, StepInput
+from smashconfig.errors import PlanError, SmashError, describe
+from smashconfig.plan.build import plan_smash
+from smashconfig.plan.smash_plan import SmashPlan
 
 if TYPE_CHECKING:
-    from smashconfig.contract.algorithm import Algorithm
     from smashconfig.config.smash_config import SmashConfig
-    from smashconfig.plan.smash_plan import SmashPlan
+    from smashconfig.contract.algorithm import Algorithm
 
 logger = logging.getLogger("smashconfig")
+
+StepCall = Callable[["Algorithm", StepInput], None]
 
 
 def smash(
     model: Any,
-    config: Union["SmashConfig", Mapping[str, Any]],
+    config: Union["SmashConfig", SmashPlan, Mapping[str, Any]],
     *,
     calibration_data: Optional[Iterable[Any]] = None,
     strict: bool = False,
 ) -> Any:
-    """Apply ``config`` to ``model`` in place and return it, with ``model.smash_plan`` attached.
+    """Apply ``config`` (a :class:`~smashconfig.SmashConfig`, its dict form, or a
+    :class:`~smashconfig.SmashPlan`) to ``model`` in place and return it, with ``model.smash_plan``.
 
-    Every check runs before the first change: the plan (targets, backends installed), backend
-    imports, calibration data where activations are quantized, and each algorithm's own checks.
-    If a step still fails, the model is restored exactly as it was (same module objects, same
-    state) and the :class:`~smashconfig.errors.SmashError` names the step and the module, and
-    any tensor the step wrote into rather than replaced.
+    A config is planned first; a plan is first verified: ``model`` must resolve exactly as the plan
+    says. Every check runs before the first change: the plan, backend imports, calibration data
+    where activations are quantized, and each algorithm's own checks. If a step still fails, the
+    model is restored exactly as it was and the :class:`~smashconfig.errors.SmashError` names the
+    step and the module, and any tensor the step wrote into rather than replaced.
     """
+    refuse_smashed(model)
+    if isinstance(config, SmashPlan):
+        plan, registry = config, default_registry()
+        check_plan_fits(plan, model, registry)
+    else:
+        plan = plan_smash(model, config, strict=strict)
+        registry = _registry_of(config)
+    preflight(model, plan, calibration_data, registry)
+    started = time.perf_counter()
+    apply_plan(model, plan, calibration_data=calibration_data, registry=registry)
+    model.smash_plan = plan
+    logger.info("%s", summary(plan, time.perf_counter() - started))
+    return model
+
+
+def refuse_smashed(model: Any) -> None:
+    """A model smashed already cannot be smashed again: its plan would not record the whole."""
     previous = getattr(model, "smash_plan", None)
     if previous is not None:
         done = ", ".join(step.algorithm for step in previous.steps)
@@ -46,19 +66,27 @@ def smash(
             "that holds every algorithm (one per group, e.g. quanto and lora together), so that save_smashed "
             "records the whole plan.",
         )
-    plan = plan_smash(model, config, strict=strict)
-    preflight(model, plan, calibration_data)
-    started = time.perf_counter()
-    apply_plan(model, plan, calibration_data=calibration_data, rebuild=False)
-    model.smash_plan = plan
-    logger.info("%s", summary(plan, time.perf_counter() - started))
-    return model
 
 
-def preflight(model: Any, plan: "SmashPlan", calibration_data: Optional[Iterable[Any]]) -> None:
+def check_plan_fits(plan: SmashPlan, model: Any, registry: Registry) -> None:
+    """Refuse a plan whose values the space does not allow, or that ``model`` does not resolve as."""
+    from smashconfig.plan.verify import verify_plan
+
+    plan.check_values(registry)
+    diff = verify_plan(plan, model, registry)
+    if not diff.ok:
+        raise PlanError(f"the model does not fit the plan: {diff}")
+
+
+def _registry_of(config: Any) -> Registry:
+    registry = getattr(config, "registry", None)
+    return registry if isinstance(registry, Registry) else default_registry()
+
+
+def preflight(model: Any, plan: SmashPlan, calibration_data: Optional[Iterable[Any]], registry: Registry) -> None:
     """Every check that can fail before the model is touched."""
     for step in plan.steps:
-        algorithm = default_registry().get(step.algorithm)
+        algorithm = registry.get(step.algorithm)
         algorithm.import_backend()
         if step.needs_calibration:
             if calibration_data is None:
@@ -90,40 +118,41 @@ def _check_batches(calibration_data: Any, algorithm: str) -> None:
         raise PlanError("calibration_data is empty; give at least one batch.", key=algorithm)
 
 
-def apply_plan(model: Any, plan: "SmashPlan", *, calibration_data: Any = None, rebuild: bool) -> None:
-    """Run each step (``apply``, or ``rebuild`` for loading); on failure restore the model and raise."""
+def apply_plan(model: Any, plan: SmashPlan, *, calibration_data: Any = None, registry: Optional[Registry] = None) -> None:
+    """Run each step's ``apply_step``; on failure restore the model and raise."""
+    run_steps(model, plan, lambda algorithm, step: algorithm.apply_step(step), calibration_data, registry)
+
+
+def rebuild_smashed(model: Any, plan: SmashPlan, registry: Optional[Registry] = None) -> None:
+    """Recreate the smashed structure of ``plan`` on an unsmashed model (possibly on the meta device)
+    without computing any weight: each step's ``rebuild_step``. ``load_smashed`` then loads the tensors."""
+    refuse_smashed(model)
+    run_steps(model, plan, lambda algorithm, step: algorithm.rebuild_step(step), None, registry)
+
+
+def run_steps(model: Any, plan: SmashPlan, call: StepCall, calibration_data: Any, registry: Optional[Registry]) -> None:
+    """``call(algorithm, step)`` for each step in order, all or nothing."""
+    registry = registry if registry is not None else default_registry()
     # the snapshot keeps many small objects alive; automatic collections walking them (and the whole
     # model) while thousands of modules are replaced would cost more than the work itself
     with paused_gc():
-        _apply_steps(model, plan, calibration_data, rebuild)
-
-
-def _apply_steps(model: Any, plan: "SmashPlan", calibration_data: Any, rebuild: bool) -> None:
-    snapshot = ModelSnapshot(model)
-    modes = record_modes(model)
-    for n, step in enumerate(plan.steps, 1):
-        algorithm = default_registry().get(step.algorithm)
-        targets = TrackedPaths(step.acted, f"{step.algorithm} ({n}/{len(plan.steps)})")
-        try:
-            if rebuild:
-                algorithm.rebuild(model, targets, dict(step.params))
-            else:
-                _call_apply(algorithm, model, targets, dict(step.params), calibration_data)
-        except BaseException as error:
-            written = snapshot.restore()
-            if not isinstance(error, Exception):
-                raise
-            raise _failure(n, step.algorithm, targets.current, error, written) from error
-    carry_modes(model, modes)
-
-
-def _call_apply(algorithm: "Algorithm", model: Any, targets: Any, params: dict, calibration_data: Any) -> None:
-    """``algorithm.apply``, passing ``calibration_data`` only to algorithms that take it."""
-    accepted = inspect.signature(algorithm.apply).parameters
-    if "calibration_data" in accepted:
-        algorithm.apply(model, targets, params, calibration_data=calibration_data)
-    else:
-        algorithm.apply(model, targets, params)
+        snapshot = ModelSnapshot(model)
+        modes = record_modes(model)
+        for n, step in enumerate(plan.steps, 1):
+            algorithm = registry.get(step.algorithm)
+            progress = StepProgress(len(step.acted), f"{step.algorithm} ({n}/{len(plan.steps)})")
+            groups = [ModuleGroup(TrackedPaths(g["paths"], progress), dict(g["params"])) for g in step.module_groups()]
+            step_input = StepInput(model, groups, calibration_data, progress, changed_by=registry.changed_by)
+            try:
+                call(algorithm, step_input)
+            except BaseException as error:
+                written = snapshot.restore()
+                if not isinstance(error, Exception):
+                    raise
+                raise _failure(n, step.algorithm, progress.current, error, written) from error
+            finally:
+                progress.close()
+        carry_modes(model, modes)
 
 
 def _failure(n: int, algorithm: str, module: Optional[str], error: Exception, written: list) -> SmashError:
@@ -145,13 +174,14 @@ def _params_text(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in params.items())
 
 
-def summary(plan: "SmashPlan", seconds: float) -> str:
+def summary(plan: SmashPlan, seconds: float) -> str:
     """One paragraph: what each step did, and how long it took."""
     parts = []
     for step in plan.steps:
         skipped = f", skipped {len(step.skipped)}" if step.skipped else ""
+        groups = f" in {len(step.groups)} groups" if len(step.groups) > 1 else ""
         parts.append(
             f"{step.algorithm} ({_params_text(step.params)}) acted on {len(step.acted)} of "
-            f"{len(step.targeted)} targeted modules{skipped}"
+            f"{len(step.targeted)} targeted modules{groups}{skipped}"
         )
     return f"smashed {plan.model} in {seconds:.2f} s: " + "; ".join(parts) + "."

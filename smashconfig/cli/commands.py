@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, List
 
+from smashconfig.cli.output import out
 from smashconfig.text import table
 
 if TYPE_CHECKING:
@@ -22,10 +23,6 @@ def run(args: argparse.Namespace) -> int:
         "smash": smash,
     }
     return handlers[args.command](args)
-
-
-def out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
 
 
 def load(path: str) -> "SmashConfig":
@@ -49,7 +46,7 @@ def algorithms(args: argparse.Namespace) -> int:
         if algorithm.description:
             out(f"  {algorithm.description}")
         rows: List[List[str]] = []
-        for hp_name in registry.hyperparameter_names(name) + ["target_modules"]:
+        for hp_name in registry.key_names(name):
             hp = keys[f"{name}_{hp_name}"].hyperparameter
             rows.append([f"{name}_{hp_name}", f"default {default_of(hp)!r}", allowed(hp)])
         for line in table(rows):

@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     smash = _on_a_model(commands.add_parser("smash", help="apply a config to a model, check its outputs, save it"))
     smash.add_argument("--output", metavar="DIR", help="save the smashed model (safetensors, config, plan) here")
+    smash.add_argument("--overwrite", action="store_true", help="replace a save already in --output")
     return parser
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from smashconfig.cli.commands import out
+from smashconfig.cli.output import out
 
 if TYPE_CHECKING:
     import torch
@@ -16,19 +17,22 @@ if TYPE_CHECKING:
 
 def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
     from smashconfig.cli.models import load_model
-    from smashconfig.plan.smash_plan import plan_smash
-    from smashconfig.apply.saving import check_save_directory, save_smashed
+    from smashconfig.plan.build import plan_smash
+    from smashconfig.apply.saving import check_save_directory, save_smashed, source_directories
     from smashconfig.apply.smash import smash
 
-    if args.output:
-        check_save_directory(args.output)
+    overwrite = getattr(args, "overwrite", False)
+    if args.output is not None:  # refused up front: an empty name, a file, a symlink, the model's own files
+        check_save_directory(args.output, overwrite=overwrite, sources=[Path(args.model)])
     demo = load_model(args.model)
+    if args.output is not None:
+        check_save_directory(args.output, overwrite=overwrite, sources=source_directories(demo.model))
     plan = plan_smash(demo.model, config, strict=args.strict)
     calibration = [demo.inputs] if any(step.needs_calibration for step in plan.steps) else None
     reference = demo.output(demo.model)
     before = weight_bytes(demo.model)
     started = time.perf_counter()
-    smash(demo.model, config, calibration_data=calibration, strict=args.strict)
+    smash(demo.model, plan, calibration_data=calibration)
     seconds = time.perf_counter() - started
     after = weight_bytes(demo.model)
     similarity = cosine(reference, demo.output(demo.model))
@@ -43,8 +47,8 @@ def run_smash(args: argparse.Namespace, config: "SmashConfig") -> int:
         f"output check vs unsmashed (cosine similarity per sample, {similarity.numel()} samples): "
         f"min {similarity.min().item():.5f}, mean {similarity.mean().item():.5f}"
     )
-    if args.output:
-        out(f"saved:   {save_smashed(demo.model, args.output)}")
+    if args.output is not None:
+        out(f"saved:   {save_smashed(demo.model, args.output, overwrite=overwrite)}")
     return 0
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smashconfig.cli.commands import out
+from smashconfig.cli.output import out
 from smashconfig.errors import SavedModelError
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def show_targets(args: argparse.Namespace, config: "SmashConfig") -> int:
     from smashconfig.cli.models import load_model
-    from smashconfig.plan.smash_plan import plan_smash
+    from smashconfig.plan.build import plan_smash
 
     model = load_model(args.model).model
     if args.against:
@@ -38,9 +38,11 @@ def explain(args: argparse.Namespace, config: "SmashConfig", model: object) -> i
 
     explanations = {}
     for name in config.active_algorithms:
-        params = config.hyperparameters(name)
-        target_modules = params.pop("target_modules")
-        explanations[name] = explain_targets(target_modules, model, name, params=params, strict=args.strict)
+        params = config.params(name)
+        target_modules, overrides = params.pop("target_modules"), params.pop("overrides")
+        explanations[name] = explain_targets(
+            target_modules, model, name, params=params, overrides=overrides, strict=args.strict, registry=config.registry
+        )
     if args.json:
         out(json.dumps({name: e.to_dict() for name, e in explanations.items()}, indent=1))
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, TypeVar, Union
 
 from smashconfig.config.yaml_checks import MAX_DEPTH, Lines, check_expansion, file_error, kind, walk
 from smashconfig.errors import (
@@ -19,21 +19,21 @@ from smashconfig.errors import (
 if TYPE_CHECKING:
     import yaml
 
-    from smashconfig.config.smash_config import SmashConfig
-
 _SUFFIXES = {"yaml": (".yaml", ".yml"), "json": (".json",)}
 MAX_BYTES = 10 * 2**20
 """Largest config read (a config is a few hundred bytes; /dev/zero never ends)."""
 
 
-def load_config(source: Union[str, Path], fmt: str) -> "SmashConfig":
-    """A :class:`SmashConfig` from a file or text in ``fmt`` (``"yaml"`` or ``"json"``)."""
-    from smashconfig.config.smash_config import SmashConfig
+Built = TypeVar("Built")
 
+
+def load_config(source: Union[str, Path], fmt: str, build: Callable[[Any], Built]) -> Built:
+    """``build(data)`` for the data of a file or text in ``fmt`` (``"yaml"`` or ``"json"``); an error
+    ``build`` raises is given the ``file:line`` of the key it names."""
     text, name = read_source(source, fmt)
     data, lines = parse_yaml(text, name) if fmt == "yaml" else parse_json(text, name)
     try:
-        return SmashConfig.from_dict(data)
+        return build(data)
     except SmashConfigError as error:
         error.source = locate(name, lines, error.location)
         raise

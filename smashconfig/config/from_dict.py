@@ -105,7 +105,7 @@ def hyperparameter_entries(name: str, value: Any, registry: Registry) -> List[En
             ),
             (name,),
         )
-    local = registry.hyperparameter_names(name) + ["target_modules"]
+    local = registry.key_names(name)
     entries = []
     for hp_name, hp_value in value.items():
         if hp_name not in local:

@@ -29,7 +29,7 @@ from smashconfig.contract.registry import KeySpec, Registry, default_registry
 if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace
 
-    from smashconfig.target_modules import TARGET_MODULES_TYPE
+    from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE
 
 AlgorithmsSpec = Union[str, Iterable[str], Mapping[str, Optional[Mapping[str, Any]]]]
 """What :meth:`SmashConfig.add` takes: a name, names, or ``{name: {hyperparameter: value}}``."""
@@ -43,8 +43,8 @@ class SmashConfig(MutableMapping):
     lists the selected groups and every hyperparameter of the active algorithms.
     """
 
-    def __init__(self, algorithms: Optional[AlgorithmsSpec] = None) -> None:
-        self._registry: Registry = default_registry()
+    def __init__(self, algorithms: Optional[AlgorithmsSpec] = None, *, registry: Optional[Registry] = None) -> None:
+        self._registry: Registry = registry if registry is not None else default_registry()
         self._values: Dict[str, Any] = {}
         self._space_copy: Optional[Tuple["ConfigurationSpace", "ConfigurationSpace"]] = None
         if algorithms is not None:
@@ -140,6 +140,11 @@ class SmashConfig(MutableMapping):
         self._commit(values)
         return self
 
+    @property
+    def registry(self) -> Registry:
+        """The registry this config was made with; planning, smashing and saving use it."""
+        return self._registry
+
     # ----- space -----------------------------------------------------------------------------------
 
     @property
@@ -163,7 +168,7 @@ class SmashConfig(MutableMapping):
         out: Dict[str, Dict[str, Any]] = {}
         for name in self.active_algorithms:
             params: Dict[str, Any] = {}
-            for hp_name in self._registry.hyperparameter_names(name) + ["target_modules"]:
+            for hp_name in self._registry.key_names(name):
                 key = f"{name}_{hp_name}"
                 if key not in active:
                     continue
@@ -175,11 +180,11 @@ class SmashConfig(MutableMapping):
         return out
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "SmashConfig":
+    def from_dict(cls, d: Mapping[str, Any], *, registry: Optional[Registry] = None) -> "SmashConfig":
         """A config from the nested form (``{"quanto": {...}}``) or flat keys (``{"quantizer": "quanto"}``)."""
         from smashconfig.config.from_dict import entries_from_dict
 
-        config = cls()
+        config = cls(registry=registry)
         values: Dict[str, Any] = {}
         entries = entries_from_dict(d, config._registry)
         for entry in entries:
@@ -207,7 +212,7 @@ class SmashConfig(MutableMapping):
         """A config from a YAML file (a ``Path`` or a string naming an existing file) or YAML text."""
         from smashconfig.config.files import load_config
 
-        return load_config(path_or_text, "yaml")
+        return load_config(path_or_text, "yaml", cls.from_dict)
 
     def to_json(self, path: Union[str, Path, None] = None) -> str:
         """The config as JSON text (nested form); also written to ``path`` when given."""
@@ -220,7 +225,7 @@ class SmashConfig(MutableMapping):
         """A config from a JSON file (a ``Path`` or a string naming an existing file) or JSON text."""
         from smashconfig.config.files import load_config
 
-        return load_config(path_or_text, "json")
+        return load_config(path_or_text, "json", cls.from_dict)
 
     def copy(self) -> "SmashConfig":
         """An independent copy: changing one never changes the other."""
@@ -258,27 +263,28 @@ class SmashConfig(MutableMapping):
         Patterns the user wrote are checked against the model: each classic mistake is a
         :class:`~smashconfig.errors.TargetPatternWarning` (an error under ``strict=True``).
         """
-        from smashconfig.target_modules.defaults import infer_default_targets
-        from smashconfig.target_modules.lint import target_warnings
-        from smashconfig.target_modules.resolve import emit
+        from smashconfig.target_modules.decide import decide_targets
+        from smashconfig.target_modules.messages import emit
         from smashconfig.target_modules.tree import index_modules
 
         index = index_modules(model)
         out: Dict[str, "TARGET_MODULES_TYPE"] = {}
         messages: List[str] = []
         for name in self.active_algorithms:
-            algorithm = self._registry.get(name)
-            params = self.hyperparameters(name)
-            value = params.pop("target_modules")
-            if value is None:
-                out[name] = infer_default_targets(model, algorithm, index).target_modules
-            else:
-                out[name] = value
-                messages += target_warnings(model, index, value, algorithm, params, f"{name}_target_modules")
+            params = self.params(name)
+            written, overrides = params.pop("target_modules"), params.pop("overrides")
+            decision = decide_targets(
+                model, written, self._registry.get(name), params,
+                overrides=overrides, index=index, changed_by=self._registry.changed_by,
+            )
+            out[name] = decision.target_modules
+            if decision.no_targets is not None:
+                messages.append(decision.no_targets)
+            messages += decision.warnings
         emit(messages, strict=strict)
         return out
 
-    def hyperparameters(self, algorithm: str) -> Dict[str, Any]:
+    def params(self, algorithm: str) -> Dict[str, Any]:
         """Every hyperparameter of an active algorithm, unprefixed, defaults filled in."""
         return dict(self.to_dict()[self._active_name(algorithm)])
 
@@ -329,7 +335,7 @@ class SmashConfig(MutableMapping):
                 keys.append(group)
         active = self._active_hyperparameters()
         for name in self.active_algorithms:
-            names = self._registry.hyperparameter_names(name) + ["target_modules"]
+            names = self._registry.key_names(name)
             keys.extend(key for key in (f"{name}_{hp}" for hp in names) if key in active)
         return keys
 

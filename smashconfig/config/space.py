@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, Set
 
 from smashconfig.errors import IllegalValueError, InactiveAlgorithmError
-from smashconfig.contract.hyperparameters import default_of, is_target_modules
+from smashconfig.contract.hyperparameters import default_of, is_shared
 from smashconfig.contract.registry import Registry
 
 
@@ -21,7 +21,7 @@ def _selection(registry: Registry, values: Dict[str, Any]) -> Dict[str, Any]:
             selection[key] = values.get(key)
         elif values.get(spec.group) == spec.algorithm:
             hp = spec.hyperparameter
-            selection[key] = None if is_target_modules(hp) else values.get(key, default_of(hp))
+            selection[key] = None if is_shared(hp) else values.get(key, default_of(hp))
     return selection
 
 
@@ -60,7 +60,31 @@ def settle(registry: Registry, values: Dict[str, Any], explicitly_set: Iterable[
             )
     settled = {k: v for k, v in values.items() if keys[k].is_group or k in active}
     validate(registry, settled, active)
+    for key in settled:
+        if keys[key].name == "overrides" and settled[key]:
+            check_rules(registry, settled, key)
     return settled
+
+
+def check_rules(registry: Registry, values: Dict[str, Any], key: str) -> None:
+    """Each override rule of ``key`` with the algorithm's values: every value it sets must be active,
+    and the whole must be a valid configuration (the conditions among the hyperparameters hold)."""
+    algorithm = registry.keys()[key].algorithm
+    for n, rule in enumerate(values[key], 1):
+        changed = {f"{algorithm}_{name}": value for name, value in rule.items() if name not in ("include", "exclude")}
+        with_rule = {**values, **changed}
+        active = active_keys(registry, with_rule)
+        for rule_key in changed:
+            if rule_key not in active:
+                raise InactiveAlgorithmError(
+                    f"{key} rule {n} sets {rule_key[len(algorithm) + 1:]!r}, which is inactive for the modules it "
+                    f"matches; it applies only when {_conditions_text(registry, rule_key)}.",
+                    key=key,
+                )
+        try:
+            validate(registry, with_rule, active)
+        except IllegalValueError as error:
+            raise IllegalValueError(f"{key} rule {n}: {error}", key=key) from None
 
 
 def validate(registry: Registry, values: Dict[str, Any], active: Set[str]) -> None:

@@ -1,9 +1,10 @@
 """The base class every compression algorithm derives from.
 
-An algorithm says what it is (``name``, ``group``), what it needs (``requires``, ``extra``),
-which hyperparameters it takes (ConfigSpace objects with unprefixed names; ``target_modules``
-is added for every algorithm), which modules it acts on, and how to apply itself. Only
-``name``, ``group``, :meth:`hyperparameters` and :meth:`apply` are required.
+An algorithm says what it is (``name``, ``group``, its place in the order), what it needs
+(``requires``, ``extra``), which hyperparameters it takes (ConfigSpace objects with unprefixed
+names; ``target_modules`` and ``overrides`` are added for every algorithm), which modules it acts
+on, how to recognise a module it has already changed, and how to apply itself. Only ``name``,
+``group``, :meth:`hyperparameters` and :meth:`apply` are required.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ if TYPE_CHECKING:
     from ConfigSpace.hyperparameters import Hyperparameter
     from torch import nn
 
-    from smashconfig.target_modules import TARGET_MODULES_TYPE
+    from smashconfig.contract.step import StepInput
+    from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE
 
-GROUP_ORDER: Dict[str, int] = {"quantizer": 20, "adapter": 30}
-"""Where each known group runs in ``smash``; other groups run after these unless they set ``order``."""
+DEFAULT_ORDER = 100
+"""Where an algorithm that does not say otherwise runs in ``smash`` (the built-in quantizers say 20, adapters 30)."""
 
 
 class Algorithm:
@@ -34,8 +36,13 @@ class Algorithm:
     """The ``smashconfig`` extra that installs ``requires`` (defaults to ``name``)."""
     backend_modules: ClassVar[Tuple[str, ...]] = ()
     """Modules ``smash`` imports before changing anything, e.g. ``("optimum.quanto",)``."""
-    order: ClassVar[Optional[int]] = None
-    """Position in ``smash`` (lower runs first); defaults to the group's place in ``GROUP_ORDER``."""
+    order: ClassVar[int] = DEFAULT_ORDER
+    """Position in ``smash``: lower runs first (quantizers 20, adapters 30, others 100 unless they say)."""
+    warns_on_low_coverage: ClassVar[bool] = True
+    """Whether a plan warns when it acts on less than half of the body's parameters (a compressor
+    expected to shrink the model says yes; an adapter, which adds parameters where it is put, no)."""
+    overridable: ClassVar[Optional[Tuple[str, ...]]] = None
+    """The hyperparameters an override rule may set; ``None``: all of them."""
     description: ClassVar[str] = ""
     supports: ClassVar[str] = ""
     """The layers it acts on, in words (``"Linear and Conv2d layers"``), for messages."""
@@ -49,8 +56,29 @@ class Algorithm:
         return []
 
     def apply(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
-        """Change ``model`` in place at each path of ``targets`` (those the algorithm acts on)."""
-        raise NotImplementedError(f"{type(self).__name__} must define apply()")
+        """Change ``model`` in place at each path of ``targets``, all with the hyperparameters ``params``.
+
+        ``smash`` calls it once per group of modules that share their effective hyperparameters
+        (see :meth:`apply_step`, which algorithms needing more override instead).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define apply() or apply_step()")
+
+    def apply_step(self, step: "StepInput") -> None:
+        """Apply this algorithm's step: the model, its groups of modules, calibration data, progress.
+
+        The default calls :meth:`apply` once per group. Override it to see every group at once,
+        to use ``step.calibration_data``, to report ``step.progress(path)``, or ``step.replace``.
+        """
+        for group in step.groups:
+            self.apply(step.model, group.paths, dict(group.params))
+
+    def is_changed(self, module: "nn.Module") -> bool:
+        """Whether ``module`` is one this algorithm produced (a quantized layer, an adapted layer).
+
+        The core uses it to refuse smashing twice, to leave the insides of changed modules alone,
+        and to check a saved model fits its plan. The default recognises nothing.
+        """
+        return False
 
     # ----- which modules -------------------------------------------------------------------------
 
@@ -85,10 +113,15 @@ class Algorithm:
     def rebuild(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
         """Recreate the smashed structure on an unsmashed (possibly meta) model, without computing weights.
 
-        ``load_smashed`` calls this, then loads the saved tensors. Algorithms that cannot be
-        reloaded keep the default, which refuses.
+        ``load_smashed`` calls this once per group of modules sharing their hyperparameters, then
+        loads the saved tensors. Algorithms that cannot be reloaded keep the default, which refuses.
         """
         raise NotImplementedError(f"algorithm {self.name!r} does not support load_smashed")
+
+    def rebuild_step(self, step: "StepInput") -> None:
+        """Rebuild this algorithm's step for loading; the default calls :meth:`rebuild` once per group."""
+        for group in step.groups:
+            self.rebuild(step.model, group.paths, dict(group.params))
 
     def saved_state(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> Dict[str, Any]:
         """State of the smashed modules that is neither a tensor nor in the plan (JSON); saved with them."""
@@ -97,20 +130,29 @@ class Algorithm:
     def restore_state(self, model: Any, targets: Sequence[str], params: Mapping[str, Any], state: Dict[str, Any]) -> None:
         """Put back what :meth:`saved_state` recorded, after ``rebuild`` and the tensors are loaded."""
 
+    def saved_layout(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> Dict[str, Any]:
+        """How the tensors the smashed modules save differ from those ``rebuild`` leaves in place.
+
+        Full tensor name → ``(shape, dtype)`` of a tensor the smashed model saves, or ``None`` for
+        one the rebuilt model holds but does not save. ``load_smashed`` checks every saved tensor's
+        name, shape and dtype against the rebuilt model with these changes, before reading any;
+        the default is no change (the rebuilt modules hold the very tensors that are saved).
+        """
+        return {}
+
     # ----- derived ---------------------------------------------------------------------------------
 
     def default_params(self) -> Dict[str, Any]:
-        """Every hyperparameter at its default, as plain values (``target_modules`` is ``None``)."""
+        """Every hyperparameter at its default, as plain values (``target_modules`` is ``None``, ``overrides`` empty)."""
         from smashconfig.contract.hyperparameters import default_of
 
         params = {hp.name: default_of(hp) for hp in self.hyperparameters()}
         params["target_modules"] = None
+        params["overrides"] = []
         return params
 
     def sort_key(self) -> int:
-        if self.order is not None:
-            return self.order
-        return GROUP_ORDER.get(self.group, 100)
+        return self.order
 
     def install_hint(self) -> str:
         return f'pip install "smashconfig[{self.extra or self.name}]"'

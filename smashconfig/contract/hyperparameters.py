@@ -7,7 +7,8 @@ message that names the key, the value and what is allowed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Hashable, Mapping, Optional
+from collections.abc import Mapping as MappingABC
+from typing import TYPE_CHECKING, Any, Dict, Hashable, List, Mapping, Optional, Sequence
 
 from ConfigSpace import Constant
 from ConfigSpace.hyperparameters import (
@@ -18,8 +19,13 @@ from ConfigSpace.hyperparameters import (
 )
 
 from smashconfig.text.didyoumean import did_you_mean
-from smashconfig.errors import IllegalValueError, WrongTypeError, describe, short_repr
+from smashconfig.errors import IllegalValueError, TargetModulesError, UnknownKeyError, WrongTypeError, describe, short_repr
 from smashconfig.target_modules.normalize import SHAPE, normalize_target_modules
+from smashconfig.target_modules.overrides import RULE_PATTERN_KEYS
+
+SHARED = ("target_modules", "overrides")
+"""The hyperparameters every algorithm has besides its own."""
+OVERRIDES_SHAPE = "a list of rules, each {'include': [patterns], 'exclude': [patterns] (optional), <hyperparameter>: value, ...}"
 
 if TYPE_CHECKING:
     from ConfigSpace.hyperparameters import Hyperparameter
@@ -47,6 +53,78 @@ def is_target_modules(hp: "Hyperparameter") -> bool:
     return isinstance(hp, TargetModules)
 
 
+class Overrides(Constant):
+    """An ordered list of rules giving some modules their own values of the algorithm's hyperparameters.
+
+    Like :class:`TargetModules`, ConfigSpace holds only the placeholder; each rule is checked
+    against the algorithm's own hyperparameters (``own``), ``overridable`` names those a rule may set.
+    """
+
+    def __init__(self, own: Sequence["Hyperparameter"], overridable: Optional[Sequence[str]] = None) -> None:
+        super().__init__("overrides", None, meta={"help": f"per-module values: {OVERRIDES_SHAPE}"})
+        self.own = {hp.name: hp for hp in own}
+        self.overridable = tuple(overridable) if overridable is not None else tuple(self.own)
+
+    def legal_value(self, value: Any) -> bool:  # type: ignore[override]
+        try:
+            check_overrides(self, value, self.name)
+        except (TypeError, ValueError, KeyError):
+            return False
+        return True
+
+
+def is_overrides(hp: "Hyperparameter") -> bool:
+    return isinstance(hp, Overrides)
+
+
+def is_shared(hp: "Hyperparameter") -> bool:
+    """``target_modules`` or ``overrides``: values ConfigSpace does not hold."""
+    return isinstance(hp, (TargetModules, Overrides))
+
+
+def check_overrides(hp: Overrides, value: Any, key: str) -> List[Dict[str, Any]]:
+    """The rules in normal form (patterns as lists, values plain), or an error naming the rule and key."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise WrongTypeError(f"{key} takes {OVERRIDES_SHAPE}; got {describe(value)}.", key=key)
+    rules = []
+    for n, rule in enumerate(value, 1):
+        where = f"{key} rule {n}"
+        if not isinstance(rule, MappingABC):
+            raise WrongTypeError(f"{where} must be a mapping ({OVERRIDES_SHAPE}); got {describe(rule)}.", key=key)
+        if "include" not in rule:
+            raise TargetModulesError(
+                f"{where} has no 'include' patterns; say which modules it applies to, e.g. "
+                "{'include': ['*.self_attn.*'], ...}.",
+                key=key,
+            )
+        patterns = normalize_target_modules({k: rule[k] for k in RULE_PATTERN_KEYS if k in rule}, key=f"{where}")
+        values = {name: _check_rule_value(hp, name, v, where, key) for name, v in rule.items() if name not in RULE_PATTERN_KEYS}
+        if not values:
+            raise IllegalValueError(
+                f"{where} sets no hyperparameter; add one of {', '.join(map(repr, hp.overridable))}.", key=key
+            )
+        rules.append({**patterns, **values})
+    return rules
+
+
+def _check_rule_value(hp: Overrides, name: Any, value: Any, where: str, key: str) -> Any:
+    if name in SHARED:
+        raise IllegalValueError(f"{where} sets {name!r}, which a rule cannot override: {SHARED[0]} alone decides what is targeted.", key=key)
+    if not isinstance(name, str) or name not in hp.own:
+        hint = did_you_mean(name, hp.own) if isinstance(name, str) else ""
+        allowed_names = ", ".join(map(repr, hp.overridable)) or "none"
+        raise UnknownKeyError(f"{where} sets unknown hyperparameter {name!r}; a rule may set {allowed_names}.{hint}", key=key)
+    if name not in hp.overridable:
+        raise IllegalValueError(
+            f"{where} sets {name!r}, which this algorithm does not let a rule override; a rule may set "
+            f"{', '.join(map(repr, hp.overridable)) or 'nothing'}.",
+            key=key,
+        )
+    return check_value(hp.own[name], value, f"{where}: {name}")
+
+
 def plain(value: Any) -> Any:
     """``value`` as plain Python: numpy scalars become ``int``/``float``/``str``/``bool``."""
     item = getattr(value, "item", None)
@@ -59,6 +137,8 @@ def allowed(hp: "Hyperparameter") -> str:
     """What ``hp`` allows, in words: ``one of 'qint2', 'qint4'`` or ``an integer from 1 to 1024``."""
     if is_target_modules(hp):
         return SHAPE
+    if is_overrides(hp):
+        return OVERRIDES_SHAPE
     if isinstance(hp, CategoricalHyperparameter):
         return "one of " + ", ".join(repr(plain(c)) for c in hp.choices)
     if isinstance(hp, OrdinalHyperparameter):
@@ -76,6 +156,8 @@ def check_value(hp: "Hyperparameter", value: Any, key: str) -> Any:
     """The plain value to store for ``key``, or an error naming key, value and what is allowed."""
     if is_target_modules(hp):
         return normalize_target_modules(value, key=key)
+    if is_overrides(hp):
+        return check_overrides(hp, value, key)  # type: ignore[arg-type]
     value = plain(value)
     if isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter)):
         return _check_choice(hp, value, key)
@@ -105,6 +187,9 @@ def _check_choice(hp: "Hyperparameter", value: Any, key: str) -> Any:
             f"{key} takes {allowed(hp)} ({' or '.join(kinds)}); got {describe(value)}.", key=key
         )
     hint = did_you_mean(value, [c for c in choices if isinstance(c, str)]) if isinstance(value, str) else ""
+    unavailable = (hp.meta or {}).get("unavailable", {})  # value → why the algorithm does not offer it
+    if isinstance(value, str) and value in unavailable:
+        hint = f" {value!r} is not offered: {unavailable[value]}."
     raise IllegalValueError(f"{key} = {short_repr(value)} is not allowed; {key} takes {allowed(hp)}.{hint}", key=key)
 
 
@@ -116,5 +201,7 @@ def _legal(hp: "Hyperparameter", value: Any) -> bool:
 
 
 def default_of(hp: "Hyperparameter") -> Any:
-    """The default of ``hp`` as a plain Python value (``None`` for ``target_modules``)."""
+    """The default of ``hp`` as a plain Python value (``None`` for ``target_modules``, ``[]`` for ``overrides``)."""
+    if is_overrides(hp):
+        return []
     return None if is_target_modules(hp) else plain(hp.default_value)

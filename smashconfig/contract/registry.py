@@ -1,23 +1,26 @@
 """The algorithms smashconfig knows: built-ins and third-party ones, registered the same way.
 
 Algorithms come from entry points in the group ``smashconfig.algorithms`` (the built-ins
-``quanto`` and ``lora`` declare theirs in pyproject.toml) and from :func:`register_algorithm`
-at run time. The registry builds the ConfigurationSpace of all of them, once per change.
+``quanto``, ``lora`` and ``torchao`` declare theirs in pyproject.toml: that is the one list of
+them) and from :func:`register_algorithm` at run time. The registry builds the
+ConfigurationSpace of all of them, once per change. A config carries the registry it was made
+with, and planning, smashing, saving and explaining use that one.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import keyword
 import logging
 import re
-from dataclasses import dataclass
+import threading
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
 from smashconfig.contract.algorithm import Algorithm
-from smashconfig.text.didyoumean import did_you_mean
+from smashconfig.contract.hyperparameters import SHARED
+from smashconfig.contract.keys import KeySpec, build_space, keys_of
 from smashconfig.errors import RegistryError, UnknownAlgorithmError
+from smashconfig.target_modules.rules import declared_algorithms
+from smashconfig.text.didyoumean import did_you_mean
 
 if TYPE_CHECKING:
     from ConfigSpace import ConfigurationSpace
@@ -25,30 +28,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ENTRY_POINT_GROUP = "smashconfig.algorithms"
-BUILTINS = {
-    "quanto": "smashconfig.algorithms.quanto:Quanto",
-    "lora": "smashconfig.algorithms.lora:LoRA",
-}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 A = TypeVar("A", bound=Union[Type[Algorithm], Algorithm])
-
-
-@dataclass(frozen=True)
-class KeySpec:
-    """What a flat config key is: a group key, or a hyperparameter of one algorithm."""
-
-    key: str
-    hyperparameter: "Hyperparameter"
-    group: str
-    algorithm: Optional[str] = None
-    name: Optional[str] = None
-    """The hyperparameter's unprefixed name (``weight_bits``); ``None`` for a group key."""
-
-    @property
-    def is_group(self) -> bool:
-        return self.algorithm is None
 
 
 class Registry:
@@ -58,6 +40,8 @@ class Registry:
         self._algorithms: Dict[str, Algorithm] = {}
         self._hyperparameters: Dict[str, List["Hyperparameter"]] = {}
         self._discover = discover
+        self._lock = threading.RLock()
+        self._recognising: Optional[Tuple[Dict[str, Algorithm], List[Any]]] = None
         self._space: Optional["ConfigurationSpace"] = None
         self._keys: Optional[Dict[str, KeySpec]] = None
 
@@ -89,15 +73,35 @@ class Registry:
         return groups
 
     def hyperparameter_names(self, name: str) -> List[str]:
-        """Unprefixed hyperparameter names of algorithm ``name``, in declaration order."""
+        """Unprefixed names of algorithm ``name``'s own hyperparameters, in declaration order."""
         self.get(name)
         return [hp.name for hp in self._hyperparameters[name]]
+
+    def key_names(self, name: str) -> List[str]:
+        """Every unprefixed key of algorithm ``name``: its own hyperparameters, then ``target_modules``, ``overrides``."""
+        return self.hyperparameter_names(name) + list(SHARED)
+
+    def changed_by(self, module: Any) -> Optional[str]:
+        """The name of the registered algorithm that produced ``module`` (see ``Algorithm.is_changed``), or ``None``."""
+        for name, algorithm in self._recognisers():
+            if algorithm.is_changed(module):
+                return name
+        return None
+
+    def _recognisers(self) -> List[Any]:
+        """(name, algorithm) of those that recognise modules they changed (override ``is_changed``)."""
+        self._load()
+        algorithms = self._algorithms
+        if self._recognising is None or self._recognising[0] is not algorithms:
+            found = [(n, a) for n, a in algorithms.items() if type(a).is_changed is not Algorithm.is_changed]
+            self._recognising = (algorithms, found)
+        return self._recognising[1]
 
     def space(self) -> "ConfigurationSpace":
         """The ConfigurationSpace of all registered algorithms; treat it as read-only."""
         self._load()
         if self._space is None:
-            self._space = _build_space(self)
+            self._space = build_space(self)
         return self._space
 
     def has_inner_conditions(self) -> bool:
@@ -107,13 +111,17 @@ class Registry:
     def keys(self) -> Dict[str, KeySpec]:
         """Every flat config key (group keys and ``<algorithm>_<hyperparameter>``), read off the space."""
         if self._keys is None:
-            self._keys = _keys_of(self.space(), self)
+            self._keys = keys_of(self.space(), self)
         return self._keys
 
     # ----- changes -----------------------------------------------------------------------------------
 
     def register(self, algorithm: A, *, replace: bool = False) -> A:
         """Add ``algorithm`` (a subclass of :class:`Algorithm` or an instance); returns it unchanged."""
+        with self._lock:
+            return self._register(algorithm, replace)
+
+    def _register(self, algorithm: A, replace: bool) -> A:
         self._load()
         instance = algorithm() if isinstance(algorithm, type) else algorithm
         hyperparameters = _validated(instance, self, replace=replace)
@@ -135,50 +143,33 @@ class Registry:
 
     def unregister(self, name: str) -> None:
         """Remove algorithm ``name``."""
-        self.get(name)
-        del self._algorithms[name]
-        del self._hyperparameters[name]
-        self._space = self._keys = None
+        with self._lock:
+            self.get(name)
+            algorithms, hyperparameters = dict(self._algorithms), dict(self._hyperparameters)
+            del algorithms[name], hyperparameters[name]
+            self._algorithms, self._hyperparameters = algorithms, hyperparameters
+            self._space = self._keys = None
 
     # ----- discovery ---------------------------------------------------------------------------------
 
     def _load(self) -> None:
+        """Load the declared algorithms once; other threads wait until it is done."""
         if not self._discover:
             return
-        self._discover = False
-        for name, target in _discovered().items():
-            try:
-                loaded = _load_target(target)
-                instance = loaded() if isinstance(loaded, type) else loaded
-                hyperparameters = _validated(instance, self, replace=False, expected_name=name)
-            except Exception as error:  # a broken plugin must not break every config
-                logger.warning("skipping algorithm %r from %s: %s", name, target, error)
-                continue
-            self._algorithms[name] = instance
-            self._hyperparameters[name] = hyperparameters
-
-
-def _discovered() -> Dict[str, str]:
-    """Entry-point name → ``module:attribute``; the built-ins are always present."""
-    found = dict(BUILTINS)
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if entry_point.name in BUILTINS and entry_point.value != BUILTINS[entry_point.name]:
-            logger.warning(
-                "ignoring entry point %r = %r: the name belongs to a built-in algorithm",
-                entry_point.name,
-                entry_point.value,
-            )
-            continue
-        found[entry_point.name] = entry_point.value
-    return found
-
-
-def _load_target(target: str) -> Any:
-    module, _, attribute = target.partition(":")
-    loaded: Any = importlib.import_module(module)
-    for part in attribute.split("."):
-        loaded = getattr(loaded, part)
-    return loaded
+        with self._lock:
+            if not self._discover:
+                return
+            for name, entry_point in declared_algorithms().items():
+                try:
+                    loaded = entry_point.load()
+                    instance = loaded() if isinstance(loaded, type) else loaded
+                    hyperparameters = _validated(instance, self, replace=False, expected_name=name)
+                except Exception as error:  # a broken plugin must not break every config
+                    logger.warning("skipping algorithm %r from %s: %s", name, entry_point.value, error)
+                    continue
+                self._algorithms[name] = instance
+                self._hyperparameters[name] = hyperparameters
+            self._discover = False
 
 
 def _validated(
@@ -216,13 +207,19 @@ def _validated(
             raise RegistryError(
                 f"algorithm {name!r}: hyperparameter name {hp_name!r} must be a lowercase identifier", key=name
             )
-        if hp_name == "target_modules":
+        if hp_name in SHARED:
             raise RegistryError(
-                f"algorithm {name!r} declares 'target_modules', which every algorithm gets already", key=name
+                f"algorithm {name!r} declares {hp_name!r}, which every algorithm gets already", key=name
             )
+    overridable = getattr(algorithm, "overridable", None)
+    if overridable is not None and not set(overridable) <= set(local):
+        raise RegistryError(
+            f"algorithm {name!r}: overridable names {sorted(set(overridable) - set(local))}, which are not its hyperparameters",
+            key=name,
+        )
     if len(set(local)) != len(local):
         raise RegistryError(f"algorithm {name!r} declares a hyperparameter twice: {local}", key=name)
-    _check_clashes(name, group, local + ["target_modules"], registry)  # type: ignore[arg-type]
+    _check_clashes(name, group, local + list(SHARED), registry)  # type: ignore[arg-type]
     return hyperparameters
 
 
@@ -233,7 +230,7 @@ def _check_clashes(name: str, group: str, local: List[str], registry: Registry) 
     for other_name, other in others.items():
         taken[other.group] = f"the group key {other.group!r}"
         taken[other_name] = f"the algorithm {other_name!r}"
-        for hp_name in [hp.name for hp in registry._hyperparameters.get(other_name, [])] + ["target_modules"]:
+        for hp_name in [hp.name for hp in registry._hyperparameters.get(other_name, [])] + list(SHARED):
             taken[f"{other_name}_{hp_name}"] = f"hyperparameter {hp_name!r} of algorithm {other_name!r}"
     if name in taken:
         raise RegistryError(f"cannot register algorithm {name!r}: the name is already {taken[name]}", key=name)
@@ -247,55 +244,6 @@ def _check_clashes(name: str, group: str, local: List[str], registry: Registry) 
             raise RegistryError(
                 f"cannot register algorithm {name!r}: its key {key!r} clashes with {taken[key]}", key=name
             )
-
-
-def _build_space(registry: Registry) -> "ConfigurationSpace":
-    from ConfigSpace import Categorical, ConfigurationSpace
-
-    from smashconfig.contract.hyperparameters import TargetModules
-
-    space = ConfigurationSpace()
-    algorithms = registry.algorithms()
-    for group, names in registry.groups().items():
-        parent = Categorical(group, names + [None], default=None, meta={"help": f"which {group} to apply"})
-        space.add(parent)
-        for name in names:
-            sub = ConfigurationSpace()
-            sub.add(registry._hyperparameters[name] + [TargetModules()])
-            for condition in algorithms[name].conditions():
-                sub.add(condition)
-            space.add_configuration_space(
-                prefix=name,
-                configuration_space=sub,
-                delimiter="_",
-                parent_hyperparameter={"parent": parent, "value": name},
-            )
-    return space
-
-
-def _keys_of(space: "ConfigurationSpace", registry: Registry) -> Dict[str, KeySpec]:
-    """Key table read off the space: unconditional hyperparameters are groups, the rest belong to one algorithm."""
-    keys: Dict[str, KeySpec] = {}
-    for group, names in registry.groups().items():
-        keys[group] = KeySpec(group, space[group], group)
-        for name in names:
-            for hp_name in registry.hyperparameter_names(name) + ["target_modules"]:
-                key = f"{name}_{hp_name}"
-                condition = _owner(space, key)
-                keys[key] = KeySpec(key, space[key], condition[0], condition[1], hp_name)
-    return keys
-
-
-def _owner(space: "ConfigurationSpace", key: str) -> Tuple[str, str]:
-    """(group, algorithm) of a hyperparameter key: the top of its chain of conditions."""
-    conditions = space.parent_conditions_of[key]
-    while conditions:
-        condition = conditions[0]
-        parent = condition.parent.name
-        if not space.parent_conditions_of[parent]:
-            return parent, condition.value
-        conditions = space.parent_conditions_of[parent]
-    raise RegistryError(f"hyperparameter {key!r} is not conditioned on an algorithm", key=key)
 
 
 _DEFAULT = Registry()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import Any, Dict, List
 
-from smashconfig.text import examples, table
-
-if TYPE_CHECKING:
-    from smashconfig.plan.smash_plan import PlanStep, SmashPlan
+from smashconfig.target_modules.coverage import Coverage, describe_coverage
+from smashconfig.target_modules.explain_render import values_text
+from smashconfig.text import examples, plural, table
 
 
 def render_plan(plan: "SmashPlan") -> str:
@@ -33,6 +32,14 @@ def render_plan(plan: "SmashPlan") -> str:
 def _step_notes(n: int, step: "PlanStep") -> List[str]:
     origin = "inferred" if step.inferred else "as written"
     notes = [f"  {n}. target_modules ({origin}): {format_targets(step.target_modules)}"]
+    if step.overrides:
+        notes.append(f"  {n}. {plural(len(step.overrides), 'override rule')}, {plural(len(step.groups), 'group')}:")
+        notes.extend(
+            f"  {n}.   {len(group['paths']):>5} × {values_text(group['params'], group['set_by'])} ({examples(group['paths'])})"
+            for group in step.groups
+        )
+    if step.coverage:
+        notes.append(f"  {n}. coverage: {describe_coverage(Coverage.from_dict(step.coverage), step.algorithm)}")
     if step.containers:
         notes.append(f"  {n}. {step.containers} targeted containers are listed but not acted on")
     for reason, paths in step.skip_summary().items():
@@ -40,6 +47,8 @@ def _step_notes(n: int, step: "PlanStep") -> List[str]:
     if step.needs_calibration:
         notes.append(f"  {n}. needs calibration_data")
     notes.extend(f"  {n}. warning: {message}" for message in step.warnings)
+    if step.coverage.get("warning"):
+        notes.append(f"  {n}. low coverage: {step.coverage['warning']}")
     return notes
 
 

@@ -1,9 +1,10 @@
-"""``plan_smash``: the dry run that decides everything ``smash`` will do, touching nothing.
+"""``SmashPlan``: the lock of a smash, as plain data.
 
-A :class:`SmashPlan` lists, for each active algorithm in order, its hyperparameters, its
+For each active algorithm in order: its hyperparameters and override rules, its
 ``target_modules`` as written (or inferred, marked so), the resolved paths, the ones the
-algorithm acts on, and the targeted leaves it skips with the reason. It is printable,
-JSON-serialisable and replayable: ``load_smashed`` rebuilds a smashed model from it.
+algorithm acts on grouped by their effective hyperparameters, the targeted leaves it skips with
+the reason, and its coverage. Printable, JSON-serialisable and replayable: ``smash(model, plan)``
+applies it and ``load_smashed`` rebuilds a smashed model from it. ``plan_smash`` builds it.
 """
 
 from __future__ import annotations
@@ -11,22 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List
 
-from smashconfig.target_modules.acting import split_targets
-from smashconfig.target_modules.defaults import infer_default_targets
-from smashconfig.errors import PlanError, SavedModelError
-from smashconfig.contract.registry import default_registry
-from smashconfig.target_modules.lint import check_targets
-from smashconfig.target_modules.resolve import check_resolution, emit, resolve
-from smashconfig.target_modules.tree import index_modules
-from smashconfig.text import plural
+from smashconfig.errors import SavedModelError
 
 if TYPE_CHECKING:
-    from smashconfig.config.smash_config import SmashConfig
     from smashconfig.plan.verify import PlanDiff
-    from smashconfig.target_modules import TARGET_MODULES_TYPE
-    from smashconfig.target_modules.tree import ModuleIndex
+    from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE
 
 PLAN_FORMAT = 1
 
@@ -51,10 +43,21 @@ class PlanStep:
     containers: int
     needs_calibration: bool = False
     warnings: List[str] = field(default_factory=list)
+    overrides: List[Dict[str, Any]] = field(default_factory=list)
+    """The override rules as checked (normal form), in order."""
+    groups: List[Dict[str, Any]] = field(default_factory=list)
+    """The acted-on paths grouped by effective hyperparameters: ``{"params", "paths", "set_by"}``, where
+    ``set_by`` maps each overridden hyperparameter to the numbers (1-based) of the rules that set it."""
+    coverage: Dict[str, Any] = field(default_factory=dict)
+    """Parameters and bytes acted on, out of all and out of the body (see ``target_modules.coverage``)."""
 
     def skip_summary(self) -> Dict[str, List[str]]:
         """Reason → paths skipped for it."""
         return group_by_reason(self.skipped)
+
+    def module_groups(self) -> List[Dict[str, Any]]:
+        """``groups``, or the one group of every acted-on path for a plan made without them."""
+        return self.groups or [{"params": dict(self.params), "paths": list(self.acted), "set_by": {}}]
 
 
 @dataclass
@@ -123,76 +126,25 @@ class SmashPlan:
 
         return verify_plan(self, model)
 
+    def check_values(self, registry: Any = None) -> None:
+        """Refuse a plan (edited by hand, say) holding values the config space does not allow:
+        each step's hyperparameters, patterns, override rules, and each group's values."""
+        from smashconfig.config.smash_config import SmashConfig
+        from smashconfig.errors import PlanError, SmashConfigError
+
+        for step in self.steps:
+            settings = [{**step.params, "target_modules": step.target_modules, "overrides": step.overrides}]
+            settings += [group.get("params", {}) for group in step.groups]
+            for values in settings:
+                try:
+                    SmashConfig.from_dict({step.algorithm: values}, registry=registry)
+                except SmashConfigError as error:
+                    raise PlanError(f"the plan's step {step.algorithm!r} holds a value the config space refuses: {error}") from None
+
     def __str__(self) -> str:
         from smashconfig.plan.render import render_plan
 
         return render_plan(self)
-
-
-def plan_smash(model: Any, config: Union["SmashConfig", Mapping[str, Any]], *, strict: bool = False) -> SmashPlan:
-    """Decide every step of ``smash(model, config)`` without touching the model.
-
-    Resolves each active algorithm's ``target_modules`` (inferring defaults where ``None``),
-    checks that its backend is installed and that it acts on at least one module. Pattern
-    problems are warnings (:class:`~smashconfig.errors.TargetPatternWarning`); ``strict=True``
-    makes them errors.
-    """
-    from smashconfig import __version__
-    from smashconfig.config.smash_config import SmashConfig
-
-    if not isinstance(config, SmashConfig):
-        config = SmashConfig.from_dict(config)
-    if not config.active_algorithms:
-        raise PlanError("the config selects no algorithm; add one, e.g. cfg.add('quanto').")
-    index = index_modules(model)
-    steps = [_plan_step(model, config, name, index) for name in config.active_algorithms]
-    emit([message for step in steps for message in step.warnings], strict=strict)
-    return SmashPlan(
-        steps=steps,
-        model=type(model).__name__,
-        modules=len(index),
-        config=config.to_dict(),
-        version=__version__,
-    )
-
-
-def _plan_step(model: Any, config: "SmashConfig", name: str, index: "ModuleIndex") -> PlanStep:
-    algorithm = default_registry().get(name)
-    algorithm.check_backend()
-    params = config.hyperparameters(name)
-    written: Optional[Dict[str, List[str]]] = params.pop("target_modules")
-    key = f"{name}_target_modules"
-    target_modules = written if written is not None else infer_default_targets(model, algorithm, index).target_modules
-    resolution = resolve(target_modules, index, key=key)
-    model_name = type(model).__name__
-    check_resolution(resolution, key=key, model_name=model_name)
-
-    split = split_targets(index, resolution.targeted, algorithm, params)
-    acted = [index.paths[i] for i in split.acted]
-    skipped = {index.paths[i]: reason for i, reason in split.skipped.items()}
-    if not acted:
-        reasons = "; ".join(f"{len(paths)} × {reason}" for reason, paths in group_by_reason(skipped).items())
-        hints = check_targets(model, resolution, set(), algorithm, params, key) if written is not None else []
-        raise PlanError(
-            f"{name} would act on no module: {key} targets {plural(len(resolution.targeted), 'module')} of {model_name} "
-            f"({plural(len(split.containers), 'container')}{'; ' + reasons if reasons else ''}). Target layers {name} supports"
-            f"{' (' + algorithm.supports + ')' if algorithm.supports else ''}"
-            + ("".join(f"; {hint}" for hint in hints) if hints else "."),
-            key=key,
-        )
-    return PlanStep(
-        algorithm=name,
-        group=algorithm.group,
-        params=params,
-        target_modules=resolution.target_modules,
-        inferred=written is None,
-        targeted=resolution.paths,
-        acted=acted,
-        skipped=skipped,
-        containers=len(split.containers),
-        needs_calibration=algorithm.needs_calibration(params),
-        warnings=[] if written is None else check_targets(model, resolution, set(split.acted), algorithm, params, key),
-    )
 
 
 def group_by_reason(skipped: Dict[str, str]) -> Dict[str, List[str]]:

@@ -4,12 +4,9 @@ would add or lose."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from smashconfig.target_modules.fold import fold
-
-if TYPE_CHECKING:
-    from smashconfig.plan.smash_plan import PlanStep, SmashPlan
 
 
 @dataclass
@@ -42,10 +39,12 @@ class PlanDiff:
 
     @property
     def ok(self) -> bool:
+        """Whether the other side resolves exactly as planned."""
         return not self.changes and all(step.same for step in self.steps)
 
     def __bool__(self) -> bool:
-        return not self.ok
+        """Truthy when it fits (``.ok``)."""
+        return self.ok
 
     def to_dict(self) -> Dict[str, Any]:
         return {"ok": self.ok, **asdict(self)}
@@ -69,23 +68,42 @@ class PlanDiff:
         return "\n".join(lines)
 
 
-def verify_plan(plan: "SmashPlan", model: Any) -> PlanDiff:
-    """Re-resolve each step's patterns (as recorded, inferred ones too) on ``model`` and compare."""
-    from smashconfig.target_modules.acting import split_targets
+def verify_plan(plan: Any, model: Any, registry: Any = None) -> PlanDiff:
+    """Re-resolve each step's patterns and rules (as recorded, inferred ones too) on ``model`` and compare."""
     from smashconfig.contract.registry import default_registry
-    from smashconfig.target_modules.resolve import resolve
+    from smashconfig.plan.groups import step_groups
+    from smashconfig.target_modules.decide import decide_targets
     from smashconfig.target_modules.tree import index_modules
 
+    registry = registry if registry is not None else default_registry()
     index = index_modules(model)
     steps = []
+    changes: List[str] = []
     for step in plan.steps:
-        algorithm = default_registry().get(step.algorithm)
-        resolution = resolve(step.target_modules, index, key=f"{step.algorithm}_target_modules")
-        split = split_targets(index, resolution.targeted, algorithm, step.params)
-        targeted = resolution.paths
-        acted = [index.paths[i] for i in split.acted]
-        steps.append(_step_diff(step.algorithm, step.targeted, step.acted, targeted, acted))
-    return PlanDiff(model=type(model).__name__, planned_for=plan.model, steps=steps)
+        decision = decide_targets(
+            model, step.target_modules, registry.get(step.algorithm), step.params,
+            overrides=step.overrides, index=index, changed_by=registry.changed_by, check=False,
+        )
+        steps.append(_step_diff(step.algorithm, step.targeted, step.acted, decision.targeted, decision.acted))
+        if step.groups:
+            changes.extend(_value_changes(step.algorithm, step.groups, step_groups(decision)))
+    return PlanDiff(model=type(model).__name__, planned_for=plan.model, steps=steps, changes=changes)
+
+
+def _value_changes(algorithm: str, old: List[Dict[str, Any]], new: List[Dict[str, Any]]) -> List[str]:
+    """One line per hyperparameter whose per-module values differ between two sets of groups."""
+    before = {path: group["params"] for group in old for path in group["paths"]}
+    after = {path: group["params"] for group in new for path in group["paths"]}
+    differ: Dict[str, List[str]] = {}
+    for path in before.keys() & after.keys():
+        for name in dict.fromkeys([*before[path], *after[path]]):
+            if before[path].get(name) != after[path].get(name):
+                differ.setdefault(name, []).append(path)
+    return [
+        f"{algorithm}: {name} differs from the plan on {len(paths)} module(s) ({', '.join(sorted(paths)[:3])}"
+        f"{', ...' if len(paths) > 3 else ''})"
+        for name, paths in differ.items()
+    ]
 
 
 def compare_plans(locked: "SmashPlan", current: "SmashPlan") -> PlanDiff:
@@ -95,8 +113,8 @@ def compare_plans(locked: "SmashPlan", current: "SmashPlan") -> PlanDiff:
     changes: List[str] = []
     steps = []
     for name in list(theirs) + [name for name in mine if name not in theirs]:
-        old: Optional["PlanStep"] = theirs.get(name)
-        new: Optional["PlanStep"] = mine.get(name)
+        old: Optional[Any] = theirs.get(name)
+        new: Optional[Any] = mine.get(name)
         if old is None:
             changes.append(f"{name}: not in the plan; the config adds it")
         elif new is None:
@@ -107,6 +125,9 @@ def compare_plans(locked: "SmashPlan", current: "SmashPlan") -> PlanDiff:
                 for key in dict.fromkeys([*old.params, *new.params])
                 if old.params.get(key) != new.params.get(key)
             )
+            if old.overrides != new.overrides:
+                changes.append(f"{name}: the override rules differ from the plan's")
+            changes.extend(_value_changes(name, old.module_groups(), new.module_groups()))
         steps.append(
             _step_diff(
                 name,

@@ -2,7 +2,7 @@
 
 from smashconfig.target_modules.explain import Explanation, TargetRecord, explain_targets
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE, normalize_target_modules
-from smashconfig.target_modules.resolve import expand_list_of_targeted_paths
+from smashconfig.target_modules.expand import expand_list_of_targeted_paths
 
 __all__ = [
     "TARGET_MODULES_TYPE",

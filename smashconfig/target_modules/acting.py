@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
+from smashconfig.target_modules.rules import ChangedBy, TargetRules, no_module_changed
+
 if TYPE_CHECKING:
-    from smashconfig.contract.algorithm import Algorithm
     from smashconfig.target_modules.tree import ModuleIndex
 
 
@@ -19,33 +20,72 @@ class Split:
     containers: List[int] = field(default_factory=list)
 
 
-def split_targets(
-    index: "ModuleIndex", targeted: List[int], algorithm: Optional["Algorithm"], params: Mapping[str, Any]
-) -> Split:
-    """Containers are listed, never acted on; each targeted leaf is acted on unless the algorithm
-    gives a reason to skip it (without an algorithm: every targeted leaf that holds parameters)."""
-    split = Split()
-    for i in targeted:
-        path, module = index.paths[i], index.modules[i]
-        if module._modules:
-            split.containers.append(i)
+class Acting:
+    """Whether an algorithm (or, without one, the plain rule) acts on a module of ``index``.
+
+    A module inside a module that an algorithm already changed (the adapters a LoRA layer holds,
+    the parts of a quantized layer) is that algorithm's; no other algorithm acts on it.
+    """
+
+    def __init__(
+        self,
+        index: "ModuleIndex",
+        algorithm: Optional[TargetRules],
+        params: Mapping[str, Any],
+        changed_by: ChangedBy = no_module_changed,
+    ) -> None:
+        self.index, self.algorithm, self.params = index, algorithm, params
+        self._owners = _changed_ancestors(index, changed_by) if changed_by is not no_module_changed else {}
+
+    def owner(self, i: int) -> Optional[str]:
+        """Why module ``i`` belongs to an ancestor an algorithm already changed, or ``None``."""
+        return self._owners.get(i)
+
+    def reason(self, i: int, params: Optional[Mapping[str, Any]] = None) -> Optional[str]:
+        """Why leaf ``i`` is not acted on (with ``params``, the algorithm's own values by default), or ``None``."""
+        owner = self._owners.get(i)
+        if owner is not None:
+            return owner
+        module = self.index.modules[i]
+        if self.algorithm is None:
+            return None if next(module.parameters(recurse=False), None) is not None else "no parameters"
+        return self.algorithm.skip_reason(self.index.paths[i], module, self.params if params is None else params)
+
+    def actable(self, i: int) -> bool:
+        """Whether the algorithm would act on module ``i`` if it were targeted."""
+        return not self.index.modules[i]._modules and self.reason(i) is None
+
+    def split(self, targeted: List[int], params: Optional[Mapping[int, Mapping[str, Any]]] = None) -> Split:
+        """Containers are listed, never acted on; each targeted leaf is acted on unless there is a reason
+        not to (``params``: a module's own values where overrides give it some)."""
+        split = Split()
+        modules = self.index.modules
+        own = params or {}
+        for i in targeted:
+            if modules[i]._modules:
+                split.containers.append(i)
+                continue
+            reason = self.reason(i, own.get(i))
+            if reason is None:
+                split.acted.append(i)
+            else:
+                split.skipped[i] = reason
+        return split
+
+
+def _changed_ancestors(index: "ModuleIndex", changed_by: ChangedBy) -> Dict[int, str]:
+    """Module index → why it belongs to an ancestor that an algorithm already changed."""
+    owners: Dict[int, str] = {}
+    paths, modules = index.paths, index.modules
+    for i, module in enumerate(modules):
+        if not module._modules:
             continue
-        if algorithm is not None:
-            reason = algorithm.skip_reason(path, module, params)
-        else:
-            reason = None if next(module.parameters(recurse=False), None) is not None else "no parameters"
-        if reason is None:
-            split.acted.append(i)
-        else:
-            split.skipped[i] = reason
-    return split
-
-
-def actable(index: "ModuleIndex", i: int, algorithm: Optional["Algorithm"], params: Mapping[str, Any]) -> bool:
-    """Whether the algorithm would act on module ``i`` if it were targeted (any leaf with parameters, without one)."""
-    module = index.modules[i]
-    if module._modules:
-        return False
-    if algorithm is None:
-        return next(module.parameters(recurse=False), None) is not None
-    return algorithm.skip_reason(index.paths[i], module, params) is None
+        name = changed_by(module)
+        if name is None:
+            continue
+        prefix = paths[i] + "."
+        j = i + 1
+        while j < len(paths) and paths[j].startswith(prefix):
+            owners.setdefault(j, f"part of {paths[i]!r}, which {name} already changed")
+            j += 1
+    return owners

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from smashconfig.errors import NoTargetsError
 from smashconfig.target_modules.glob import escape_glob
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE
+from smashconfig.target_modules.census import Census, take_census
 from smashconfig.target_modules.patterns import PatternSet
+from smashconfig.target_modules.rules import ChangedBy, TargetRules, no_module_changed
 from smashconfig.target_modules.tree import ModuleIndex, components, index_modules
 
 if TYPE_CHECKING:
     from torch import nn
-
-    from smashconfig.contract.algorithm import Algorithm
 
 DENOISERS = ("transformer", "unet")
 
@@ -40,19 +40,12 @@ class DefaultTargets:
         return self.rules[self.index.position(path)]
 
 
-def output_heads(model: Any, index: Optional[ModuleIndex] = None) -> Dict[str, str]:
+def output_heads(model: Any, index: Optional[ModuleIndex] = None, census: Optional[Census] = None) -> Dict[str, str]:
     """Path → why it is an output head, for every root of ``model`` (each component of a pipeline)."""
-    from torch import nn
-
     index = index or index_modules(model)
-    embeddings: Dict[int, str] = {}
-    linears: List[tuple] = []
-    for path, module in zip(index.paths, index.modules):
-        if isinstance(module, (nn.Embedding, nn.Linear)):
-            if isinstance(module, nn.Embedding):
-                embeddings[id(module.weight)] = path
-            else:
-                linears.append((path, module))
+    census = census or take_census(index)
+    embeddings = census.embeddings
+    linears = [(index.paths[i], index.modules[i]) for i in census.linears]
     heads: Dict[str, str] = {}
     for name, root in components(model).items():
         inside = (lambda path: True) if not name else (lambda path, name=name: path.split(".", 1)[0] == name)
@@ -73,9 +66,9 @@ def output_heads(model: Any, index: Optional[ModuleIndex] = None) -> Dict[str, s
 
 
 def _path_of(index: ModuleIndex, module: "nn.Module") -> Optional[str]:
-    for path, candidate in zip(index.paths, index.modules):
+    for i, candidate in enumerate(index.modules):
         if candidate is module:
-            return path
+            return index.paths[i]
     return None
 
 
@@ -92,9 +85,20 @@ def _output_embeddings(root: "nn.Module") -> Optional["nn.Module"]:
     return head if isinstance(head, nn.Module) else None
 
 
-def infer_default_targets(model: Any, algorithm: "Algorithm", index: Optional[ModuleIndex] = None) -> DefaultTargets:
-    """The default ``target_modules`` of ``algorithm`` on ``model``, with the rule behind each module."""
+def infer_default_targets(
+    model: Any,
+    algorithm: TargetRules,
+    index: Optional[ModuleIndex] = None,
+    changed_by: ChangedBy = no_module_changed,
+) -> DefaultTargets:
+    """The default ``target_modules`` of ``algorithm`` on ``model``, with the rule behind each module.
+
+    Modules inside one that an algorithm already changed (``changed_by``) are left out.
+    """
+    from smashconfig.target_modules.acting import Acting
+
     index = index or index_modules(model)
+    acting = Acting(index, algorithm, {}, changed_by)
     roots = components(model)
     scope = None if "" in roots else [name for name in DENOISERS if name in roots]
     if scope == []:
@@ -114,6 +118,8 @@ def infer_default_targets(model: Any, algorithm: "Algorithm", index: Optional[Mo
             rules.append(f"default: excluded as the output head ({heads[path]})")
         elif module._modules:
             rules.append("default: container")
+        elif acting.owner(i) is not None:
+            rules.append(f"default: {acting.owner(i)}")
         elif algorithm.selected_by_default(path, module):
             intended.append(i)
             rules.append(f"default: {algorithm.name} targets {type(module).__name__} by default")
@@ -127,11 +133,11 @@ def infer_default_targets(model: Any, algorithm: "Algorithm", index: Optional[Mo
             key=f"{algorithm.name}_target_modules",
         )
     in_scope_heads = [escape_glob(p) for p in index.paths if p in heads and (scope is None or p.split(".", 1)[0] in scope)]
-    target_modules = {"include": fold_paths(index, intended), "exclude": in_scope_heads}
+    target_modules = {"include": exact_patterns(index, intended), "exclude": in_scope_heads}
     return DefaultTargets(target_modules, index, rules, heads)
 
 
-def fold_paths(index: ModuleIndex, chosen: List[int]) -> List[str]:
+def exact_patterns(index: ModuleIndex, chosen: List[int]) -> List[str]:
     """Glob patterns that select exactly the modules at positions ``chosen``.
 
     Paths that differ only in numeric components fold into one pattern with ``*`` there; a

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Union, overload
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union, overload
 
-from smashconfig.errors import TargetModulesError
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE
+from smashconfig.target_modules.rules import InstalledAlgorithms, RulesLookup, TargetRules
 
 if TYPE_CHECKING:
-    from smashconfig.target_modules.acting import Split
-    from smashconfig.contract.algorithm import Algorithm
-    from smashconfig.target_modules.resolve import Resolution
-    from smashconfig.target_modules.tree import ModuleIndex
+    from smashconfig.target_modules.decide import TargetDecision
 
 
 NO_INCLUDE = "no include pattern matched"
@@ -31,6 +28,10 @@ class TargetRecord:
     pattern: Optional[str] = None
     acts: Optional[bool] = None
     reason: Optional[str] = None
+    values: Optional[Dict[str, Any]] = None
+    """The hyperparameters it is smashed with (acted-on modules only)."""
+    set_by: Optional[Dict[str, int]] = None
+    """Hyperparameter → the number (1-based) of the override rule that set it; ``None`` when no rule did."""
 
 
 @dataclass
@@ -80,7 +81,7 @@ class Explanation(Sequence[TargetRecord]):
 
     def render(self) -> str:
         """A compact view: repeated blocks folded into index ranges, one line per outcome."""
-        from smashconfig.target_modules.fold import render_explanation
+        from smashconfig.target_modules.explain_render import render_explanation
 
         return render_explanation(self)
 
@@ -99,75 +100,61 @@ class Explanation(Sequence[TargetRecord]):
 def explain_targets(
     target_modules: Optional[Mapping[str, Any]],
     model: Any,
-    algorithm: Union[str, "Algorithm", None] = None,
+    algorithm: Union[str, TargetRules, None] = None,
     *,
     params: Optional[Mapping[str, Any]] = None,
+    overrides: Sequence[Mapping[str, Any]] = (),
     strict: bool = False,
+    registry: Optional[RulesLookup] = None,
 ) -> Explanation:
     """One record per module of ``model``: targeted or not, and the rule that decided it.
 
-    With ``algorithm`` (a name or an :class:`~smashconfig.Algorithm`), also whether it acts on
-    each module or skips it and why (for its hyperparameters ``params``, defaults otherwise);
-    ``target_modules=None`` then explains its inferred defaults. The classic pattern mistakes
-    are :class:`~smashconfig.errors.TargetPatternWarning` warnings (also listed in
-    ``.warnings``); ``strict=True`` raises them as one error instead.
+    With ``algorithm``, also whether it acts on each module or skips it and why (for its
+    hyperparameters ``params`` and override rules ``overrides``), and each acted-on module's
+    values with the rule that set each; ``target_modules=None`` then explains its inferred
+    defaults. ``algorithm`` is an algorithm or its name, looked up in ``registry`` (a config's
+    ``cfg.registry``; the installed algorithms by default). The classic pattern mistakes are
+    :class:`~smashconfig.errors.TargetPatternWarning` warnings (also listed in ``.warnings``);
+    ``strict=True`` raises them as one error instead.
     """
-    from smashconfig.target_modules.acting import split_targets
-    from smashconfig.target_modules.defaults import infer_default_targets
-    from smashconfig.contract.registry import default_registry
-    from smashconfig.target_modules.lint import check_targets
-    from smashconfig.target_modules.resolve import emit, resolve
-    from smashconfig.target_modules.suggest import no_targets_message
-    from smashconfig.target_modules.tree import index_modules
+    from smashconfig.target_modules.decide import decide_targets
+    from smashconfig.target_modules.messages import emit
 
-    chosen = default_registry().get(algorithm) if isinstance(algorithm, str) else algorithm
-    key = f"{chosen.name}_target_modules" if chosen is not None else "target_modules"
-    index = index_modules(model)
-    defaults = None
-    if target_modules is None:
-        if chosen is None:
-            raise TargetModulesError(
-                "target_modules is None, which means 'inferred per algorithm': pass algorithm='quanto' "
-                "(or another algorithm) to explain its defaults, or give include/exclude patterns.",
-                key=key,
-            )
-        defaults = infer_default_targets(model, chosen, index)
-        target_modules = defaults.target_modules
-    resolution = resolve(target_modules, index, key=key)
-    params = dict(params) if params is not None else (chosen.default_params() if chosen is not None else {})
-
-    split = split_targets(index, resolution.targeted, chosen, params)
-    records = _records(index, resolution, split, defaults.rules if defaults is not None else None, chosen is not None)
-
-    model_name = type(model).__name__
-    inferred = defaults is not None  # inferred patterns are exact by construction: nothing to warn about
-    messages = [] if inferred else check_targets(model, resolution, set(split.acted), chosen, params, key)
-    if not resolution.targeted:
-        messages.insert(0, no_targets_message(resolution, key=key, model_name=model_name))
+    lookup: RulesLookup = registry if registry is not None else InstalledAlgorithms()
+    if isinstance(algorithm, str) or (algorithm is not None and not hasattr(algorithm, "skip_reason")):
+        algorithm = lookup.get(algorithm)  # type: ignore[arg-type]
+    if params is None:
+        params = algorithm.default_params() if algorithm is not None else {}
+    params = {k: v for k, v in params.items() if k not in ("target_modules", "overrides")}
+    decision = decide_targets(
+        model, target_modules, algorithm, params, overrides=overrides, changed_by=lookup.changed_by
+    )
+    messages = list(decision.warnings)
+    if decision.no_targets is not None:
+        messages.insert(0, decision.no_targets)
     emit(messages, strict=strict)
     return Explanation(
-        records=records,
-        target_modules=resolution.target_modules,
-        inferred=inferred,
-        key=key,
-        model=model_name,
-        algorithm=chosen.name if chosen is not None else None,
+        records=_records(decision, algorithm is not None),
+        target_modules=decision.target_modules,
+        inferred=decision.inferred,
+        key=decision.key,
+        model=decision.model_name,
+        algorithm=algorithm.name if algorithm is not None else None,
         warnings=messages,
     )
 
 
-def _records(
-    index: "ModuleIndex", resolution: "Resolution", split: "Split", default_rules: Optional[List[str]], with_algorithm: bool
-) -> List[TargetRecord]:
+def _records(decision: "TargetDecision", with_algorithm: bool) -> List[TargetRecord]:
     """Build the records column by column (a record per module of a 100,000-module model stays cheap)."""
+    index, resolution, split = decision.index, decision.resolution, decision.split
     n = len(index.paths)
     include, exclude = resolution.include.patterns, resolution.exclude.patterns
     include_rules = [f"targeted by {p!r}" for p in include]
     exclude_rules = [f"excluded by {p!r}" for p in exclude]
     pairs = list(zip(resolution.include_hit, resolution.exclude_hit))
     patterns = [exclude[e] if e is not None else (include[h] if h is not None else None) for h, e in pairs]
-    if default_rules is not None:
-        rules = default_rules
+    if decision.default_rules is not None:
+        rules = decision.default_rules
     else:
         rules = [
             exclude_rules[e] if e is not None else (include_rules[h] if h is not None else NO_INCLUDE) for h, e in pairs
@@ -178,6 +165,8 @@ def _records(
     containers = [bool(m._modules) for m in index.modules]
     acts: List[Optional[bool]] = [None] * n
     reasons: List[Optional[str]] = [None] * n
+    values: List[Optional[Dict[str, Any]]] = [None] * n
+    set_by: List[Optional[Dict[str, int]]] = [None] * n
     if with_algorithm:
         acts = [False] * n
         reasons = ["container" if c else "not targeted" for c in containers]
@@ -185,5 +174,11 @@ def _records(
             acts[i], reasons[i] = True, None
         for i, reason in split.skipped.items():
             reasons[i] = reason
+        for group in decision.groups:
+            for i in group.members:
+                values[i] = group.params
+        for i, module_values in decision.values.items():
+            if module_values.set_by and acts[i]:
+                set_by[i] = module_values.set_by
     types = [type(m).__name__ for m in index.modules]
-    return list(map(TargetRecord, index.paths, types, containers, targeted, rules, patterns, acts, reasons))
+    return list(map(TargetRecord, index.paths, types, containers, targeted, rules, patterns, acts, reasons, values, set_by))

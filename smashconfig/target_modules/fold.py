@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
-from smashconfig.target_modules.lint import ranges
-
-if TYPE_CHECKING:
-    from smashconfig.target_modules.explain import Explanation, TargetRecord
+from smashconfig.text import ranges
 
 WIDTH = 72
 
@@ -87,43 +84,3 @@ def _brace(names: List[str]) -> str:
         prefix = suffix = ""
     inner = [n[len(prefix) : len(n) - len(suffix)] for n in names]
     return f"{prefix}{{{','.join(inner)}}}{suffix}"
-
-
-def render_explanation(explanation: "Explanation") -> str:
-    """Header, one folded line per (paths, outcome), then the warnings."""
-    tm = explanation.target_modules
-    origin = "inferred" if explanation.inferred else "as written"
-    head = f"{explanation.key} ({origin}) on {explanation.model}: include {tm['include']}"
-    if tm["exclude"]:
-        head += f", exclude {tm['exclude']}"
-    targeted = sum(r.targeted for r in explanation.records)
-    summary = f"{len(explanation.records)} modules, {targeted} targeted"
-    if explanation.algorithm is not None:
-        acting = sum(bool(r.acts) for r in explanation.records)
-        summary += f", {explanation.algorithm} acts on {acting}"
-    groups: Dict[str, List[str]] = {}
-    for record in explanation.records:
-        groups.setdefault(_outcome(record), []).append(record.path)
-    order = {record.path: i for i, record in enumerate(explanation.records)}
-    rows = sorted(
-        ((text, count, outcome, order[first]) for outcome, paths in groups.items() for text, count, first in fold(paths)),
-        key=lambda row: row[3],
-    )
-    width = min(WIDTH, max((len(text) for text, *_ in rows), default=0))
-    lines = [head, summary]
-    for text, count, outcome, _ in rows:
-        if len(text) > width:  # a label too long for the column gets a line of its own
-            lines.append(f"  {text}")
-            text = ""
-        lines.append(f"  {text:<{width}}  {count:>6}  {outcome}")
-    lines.extend(f"warning: {message}" for message in explanation.warnings)
-    return "\n".join(lines)
-
-
-def _outcome(record: "TargetRecord") -> str:
-    outcome = record.rule
-    if record.acts is True:
-        outcome += "; acts"
-    elif record.acts is False and record.targeted:
-        outcome += "; container, not acted on" if record.container else f"; skips: {record.reason}"
-    return outcome

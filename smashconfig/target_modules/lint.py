@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Set
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Set
 
 from smashconfig.target_modules.glob import escape_glob, required_literal
 from smashconfig.target_modules.patterns import PatternSet
-from smashconfig.target_modules.resolve import Resolution, unmatched_pattern_warnings
-from smashconfig.text import examples, plural
+from smashconfig.target_modules.messages import unmatched_pattern_warnings
+from smashconfig.target_modules.resolve import Resolution
+from smashconfig.text import examples, plural, ranges
 
 if TYPE_CHECKING:
-    from smashconfig.contract.algorithm import Algorithm
     from smashconfig.target_modules.tree import ModuleIndex
 
 _NUMBER_STAR = re.compile(r"(?:^|(?<=\.))(\d+)\*")
@@ -43,51 +43,6 @@ class LintContext:
     key: str = "target_modules"
     model_name: str = "the model"
     algorithm: Optional[str] = None
-
-
-def target_warnings(
-    model: Any,
-    index: "ModuleIndex",
-    target_modules: Any,
-    algorithm: Optional["Algorithm"],
-    params: Mapping[str, Any],
-    key: str,
-) -> List[str]:
-    """Resolve ``target_modules`` on ``model`` and return every warning, ``nothing selected`` included."""
-    from smashconfig.target_modules.acting import split_targets
-    from smashconfig.target_modules.resolve import resolve
-    from smashconfig.target_modules.suggest import no_targets_message
-
-    resolution = resolve(target_modules, index, key=key)
-    if not resolution.targeted:
-        return [no_targets_message(resolution, key=key, model_name=type(model).__name__)]
-    split = split_targets(index, resolution.targeted, algorithm, params)
-    return check_targets(model, resolution, set(split.acted), algorithm, params, key)
-
-
-def check_targets(
-    model: Any,
-    resolution: Resolution,
-    acted: Set[int],
-    algorithm: Optional["Algorithm"],
-    params: Mapping[str, Any],
-    key: str,
-) -> List[str]:
-    """Every warning for ``resolution`` on ``model`` (``acted``: what the algorithm acts on)."""
-    from smashconfig.target_modules.acting import actable
-    from smashconfig.target_modules.defaults import output_heads
-
-    index = resolution.index
-    context = LintContext(
-        resolution=resolution,
-        acted=acted,
-        actable=lambda i: actable(index, i, algorithm, params),
-        heads=output_heads(model, index),
-        key=key,
-        model_name=type(model).__name__,
-        algorithm=algorithm.name if algorithm is not None else None,
-    )
-    return lint(context)
 
 
 def lint(context: LintContext) -> List[str]:
@@ -300,18 +255,3 @@ def head_in_targets(context: LintContext) -> List[str]:
         for path, why in context.heads.items()
         if path in acted
     ]
-
-
-def ranges(numbers: List[int]) -> str:
-    """``[0-3,7,9-11]`` for sorted block numbers."""
-    numbers = sorted(numbers)
-    spans = []
-    start = prev = numbers[0]
-    for n in numbers[1:] + [None]:  # type: ignore[list-item]
-        if n is not None and n == prev + 1:
-            prev = n
-            continue
-        spans.append(str(start) if start == prev else f"{start}-{prev}")
-        if n is not None:
-            start = prev = n
-    return "[" + ",".join(spans) + "]"

@@ -7,12 +7,11 @@ several paths is targeted when any of its paths is.
 
 from __future__ import annotations
 
-import warnings
-from itertools import compress
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any, List, Optional, Union
 
-from smashconfig.errors import NoTargetsError, TargetModulesError, TargetPatternError, TargetPatternWarning, short_repr
+from smashconfig.errors import TargetModulesError
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE, normalize_target_modules
 from smashconfig.target_modules.automaton import TooManyStates
 from smashconfig.target_modules.patterns import Matcher, PatternSet
@@ -110,61 +109,3 @@ def _targeted_through_aliases(
         elif include_hit[position] is None:
             include_hit[position], exclude_hit[position] = inc, exc
     return sorted(chosen)
-
-
-def check_resolution(resolution: Resolution, *, key: str = "target_modules", model_name: str = "the model") -> None:
-    """Raise :class:`NoTargetsError` when nothing is targeted, repeating the patterns back."""
-    from smashconfig.target_modules.suggest import no_targets_message
-
-    if not resolution.targeted:
-        raise NoTargetsError(no_targets_message(resolution, key=key, model_name=model_name), key=key)
-
-
-DESCRIBED_MISSES = 10
-"""Unmatched patterns per list that get a hint and the nearest real paths; the others are only named."""
-NAMED_MISSES = 50
-"""Unmatched patterns per list named one per message; the rest are counted in one more message."""
-
-
-def unmatched_pattern_warnings(resolution: Resolution, *, key: str = "target_modules", model_name: str = "the model") -> List[str]:
-    """One message per include or exclude pattern that matched no module (many are summed up)."""
-    from smashconfig.target_modules.suggest import describe_pattern_miss
-
-    messages = []
-    for kind, unmatched in (("include", resolution.unmatched_include), ("exclude", resolution.unmatched_exclude)):
-        for n, pattern in enumerate(unmatched[:NAMED_MISSES]):
-            detail = describe_pattern_miss(pattern, resolution.index) if n < DESCRIBED_MISSES else ""
-            messages.append(f"{key}: {kind} pattern {short_repr(pattern)} matched no module of {model_name}{detail}")
-        if len(unmatched) > NAMED_MISSES:
-            messages.append(
-                f"{key}: {len(unmatched) - NAMED_MISSES} more {kind} patterns matched no module of {model_name}"
-            )
-    return messages
-
-
-def emit(messages: List[str], *, strict: bool, stacklevel: int = 2) -> None:
-    """Warn with each message, or under ``strict`` raise them all as one :class:`TargetPatternError`.
-
-    ``stacklevel`` counts from the function that calls ``emit``, as for :func:`warnings.warn`.
-    """
-    if strict and messages:
-        numbered = "; ".join(f"({n}) {message}" for n, message in enumerate(messages, 1))
-        raise TargetPatternError(f"{len(messages)} target pattern problem(s), refused under strict=True: {numbered}")
-    for message in messages:
-        warnings.warn(TargetPatternWarning(message), stacklevel=stacklevel + 1)
-
-
-def expand_list_of_targeted_paths(target_modules: TARGET_MODULES_TYPE, model: Any) -> List[str]:
-    """The paths of ``model`` that ``target_modules`` targets, in ``named_modules()`` order.
-
-    A module is targeted when it matches an include pattern and no exclude pattern.
-    Nothing matched raises :class:`NoTargetsError` naming the patterns and the nearest
-    real paths; a pattern that matched nothing while others did gives a
-    :class:`TargetPatternWarning`.
-    """
-    resolution = resolve(target_modules, model)
-    name = type(model).__name__
-    check_resolution(resolution, model_name=name)
-    emit(unmatched_pattern_warnings(resolution, model_name=name), strict=False)
-    return resolution.paths
-

@@ -24,3 +24,18 @@ def examples(items: List[str], n: int = EXAMPLES) -> str:
 def plural(n: int, word: str) -> str:
     """``1 layer``, ``2 layers``."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def ranges(numbers: List[int]) -> str:
+    """``[0-3,7,9-11]`` for sorted block numbers."""
+    numbers = sorted(numbers)
+    spans = []
+    start = prev = numbers[0]
+    for n in numbers[1:] + [None]:  # type: ignore[list-item]
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        spans.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return "[" + ",".join(spans) + "]"

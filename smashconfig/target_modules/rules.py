@@ -1,0 +1,84 @@
+"""What deciding targets needs to know of an algorithm, without depending on the algorithm contract.
+
+:class:`~smashconfig.Algorithm` provides all of it; the target floor sees only this protocol.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import Any, Callable, Dict, Mapping, Optional, Protocol
+
+ChangedBy = Callable[[Any], Optional[str]]
+"""A module → the name of the algorithm that already changed it (``None`` when none did)."""
+
+
+class TargetRules(Protocol):
+    """Which leaf modules an algorithm acts on, and which it selects by default."""
+
+    name: str
+    supports: str
+
+    def skip_reason(self, path: str, module: Any, params: Mapping[str, Any]) -> Optional[str]:
+        """Why a targeted leaf is not acted on, or ``None`` when it is."""
+
+    def selected_by_default(self, path: str, module: Any) -> bool:
+        """Whether inferred defaults include this leaf."""
+
+    def default_params(self) -> Dict[str, Any]:
+        """Every hyperparameter at its default."""
+
+
+def no_module_changed(module: Any) -> Optional[str]:
+    """The :data:`ChangedBy` that knows of no algorithm."""
+    return None
+
+
+class RulesLookup(Protocol):
+    """Finds an algorithm by name and tells which algorithm changed a module (a registry does both)."""
+
+    def get(self, name: str) -> Any: ...
+
+    def changed_by(self, module: Any) -> Optional[str]: ...
+
+
+ENTRY_POINT_GROUP = "smashconfig.algorithms"
+"""The entry-point group every algorithm, built-in or third-party, is declared in."""
+
+
+def declared_algorithms() -> Dict[str, Any]:
+    """Entry-point name → entry point, for every installed algorithm (nothing is imported)."""
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+class InstalledAlgorithms:
+    """A :class:`RulesLookup` over the installed algorithms' entry points, for callers without a registry."""
+
+    def __init__(self) -> None:
+        self._loaded: Dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        if name not in self._loaded:
+            declared = declared_algorithms()
+            if not isinstance(name, str) or name not in declared:
+                from smashconfig.errors import UnknownAlgorithmError
+                from smashconfig.text.didyoumean import did_you_mean
+
+                raise UnknownAlgorithmError(
+                    f"unknown algorithm {name!r}; the installed algorithms are {', '.join(map(repr, sorted(declared)))}. "
+                    "An algorithm registered at run time is passed as the object, or with registry=."
+                    + (did_you_mean(name, declared) if isinstance(name, str) else ""),
+                    key=name if isinstance(name, str) else None,
+                )
+            loaded = declared[name].load()
+            self._loaded[name] = loaded() if isinstance(loaded, type) else loaded
+        return self._loaded[name]
+
+    def changed_by(self, module: Any) -> Optional[str]:
+        for name in declared_algorithms():
+            try:
+                algorithm = self.get(name)
+            except Exception:  # a broken plugin says nothing about this module
+                continue
+            if algorithm.is_changed(module):
+                return name
+        return None
