@@ -1,13 +1,13 @@
 """target_modules resolution on a ~100,000-module model: smashconfig vs. fnmatch over named_modules().
 
-Ours: ``smashconfig.target_modules.expand_list_of_targeted_paths`` (walks the model itself; patterns
-compiled once into one regex per include/exclude list). Baseline: ``model.named_modules()`` then
-``fnmatch.fnmatch`` per (path, pattern) pair with the same rule (a pattern matches a module when it
-matches the path or the path + "."; targeted iff some include matches and no exclude does).
+Ours: ``smashconfig.target_modules.expand_list_of_targeted_paths`` (walks the model itself and
+matches all patterns at once, one automaton step per module). Baseline, pruna's way: ``model.named_modules()``
+then ONE ``fnmatch.fnmatch`` call per (path, pattern) pair, as pruna's ``expand_list_of_targeted_paths``
+does (so it lacks our dot rule: a pattern also matches a module when it matches the path + ".").
 
-All four timings run side by side in one fresh worker process, interleaved, best of 5; the worker
-asserts that ours and the baseline return the identical list. Goals: ours end-to-end < 0.5 s and
-at least 5x faster than the baseline end-to-end.
+All timings run side by side in one fresh worker process, interleaved, best of 5; the worker
+asserts that ours lists what our rule, written with fnmatch, lists, and that the baseline variants
+agree with each other. Goals: ours end-to-end <= 0.15 s and at least 5x faster than pruna's way.
 
     .venv/bin/python benchmarks/bench_targets.py [--layers N] [--repeats N] [--profile]
 """
@@ -23,7 +23,7 @@ import common
 
 N_LAYERS = 7692  # 13 modules per layer + 5 others = 100,001 modules
 REPEATS = 5
-END_TO_END_GOAL_S = 0.5
+END_TO_END_GOAL_S = 0.15
 SPEEDUP_GOAL = 5.0
 
 TARGET_MODULES = {
@@ -63,17 +63,25 @@ def build_model(n_layers: int) -> Any:
 
 
 def fnmatch_targets(paths: Sequence[str], include: Sequence[str], exclude: Sequence[str]) -> List[str]:
-    """The baseline rule with ``fnmatch.fnmatch``: (path or path + ".") matches; any include, no exclude."""
+    """pruna's way, as its ``expand_list_of_targeted_paths`` does it: ONE ``fnmatch.fnmatch`` call per
+    (path, pattern) pair; a path is targeted when some include matches and no exclude does."""
     from fnmatch import fnmatch
 
-    out = []
-    for path in paths:
-        dotted = path + "."
-        if any(fnmatch(path, p) or fnmatch(dotted, p) for p in include) and not any(
-            fnmatch(path, p) or fnmatch(dotted, p) for p in exclude
-        ):
-            out.append(path)
-    return out
+    return [
+        path
+        for path in paths
+        if any(fnmatch(path, p) for p in include) and not any(fnmatch(path, p) for p in exclude)
+    ]
+
+
+def reference_targets(paths: Sequence[str], include: Sequence[str], exclude: Sequence[str]) -> List[str]:
+    """Our rule with ``fnmatch`` (a pattern matches a path, or the path + "."), to check ours; not timed."""
+    from fnmatch import fnmatch
+
+    def hit(path: str, patterns: Sequence[str]) -> bool:
+        return any(fnmatch(path, p) or fnmatch(path + ".", p) for p in patterns)
+
+    return [path for path in paths if hit(path, include) and not hit(path, exclude)]
 
 
 def baseline_end_to_end(model: Any, include: Sequence[str], exclude: Sequence[str]) -> List[str]:
@@ -133,12 +141,17 @@ def measure(n_layers: int = N_LAYERS, repeats: int = REPEATS) -> Dict[str, Any]:
         },
         n=repeats,
     )
-    reference = timings["baseline_e2e"]["value"]
-    for name, t in timings.items():
-        if t["value"] != reference:
+    # pruna's way skips the dot rule (``*mlp.*`` misses ``...mlp`` itself): ours is checked against the
+    # same rule written with fnmatch, pruna's way against what it computes.
+    reference = reference_targets(paths, include, exclude)
+    checks = {"ours_e2e": reference, "ours_match": reference, "ours_e2e_quiet": reference}
+    checks.update({name: timings["baseline_e2e"]["value"] for name in ("baseline_match", "baseline_e2e_quiet")})
+    for name, expected in checks.items():
+        got = timings[name]["value"]
+        if got != expected:
             raise AssertionError(
-                f"{name} differs from the baseline: {len(t['value'])} vs {len(reference)} paths; "
-                + _first_difference(t["value"], reference)
+                f"{name} differs from what it should list: {len(got)} vs {len(expected)} paths; "
+                + _first_difference(got, expected)
             )
 
     def strip(t: Dict[str, Any]) -> Dict[str, Any]:
@@ -169,6 +182,7 @@ def measure(n_layers: int = N_LAYERS, repeats: int = REPEATS) -> Dict[str, Any]:
         "n_layers": n_layers,
         "n_modules": len(paths),
         "n_targeted": len(reference),
+        "n_targeted_pruna_way": len(timings["baseline_e2e"]["value"]),
         "build_s": build_s,
         "identical": True,
         "warnings": emitted,
@@ -250,7 +264,7 @@ def main(argv: Sequence[str] = ()) -> int:
     ours_s = t["ours_e2e"]["best"]
     goals = [
         common.goal(
-            f"ours end-to-end < {END_TO_END_GOAL_S} s", common.fmt_s(ours_s), ours_s < END_TO_END_GOAL_S
+            f"ours end-to-end <= {END_TO_END_GOAL_S} s", common.fmt_s(ours_s), ours_s <= END_TO_END_GOAL_S
         ),
         common.goal(
             f"ours end-to-end at least {SPEEDUP_GOAL:g}x faster than the baseline",
@@ -261,18 +275,17 @@ def main(argv: Sequence[str] = ()) -> int:
     description = (
         f"A Llama-shaped tree of `nn.Identity` leaves, {r['n_layers']} decoder layers, "
         f"**{r['n_modules']:,} modules**; include `{TARGET_MODULES['include']}`, exclude "
-        f"`{TARGET_MODULES['exclude']}` → {r['n_targeted']:,} targeted paths, identical for ours and "
-        f"the baseline (asserted). Ours: `expand_list_of_targeted_paths(target_modules, model)`; for "
+        f"`{TARGET_MODULES['exclude']}` → {r['n_targeted']:,} targeted paths for ours (asserted equal to "
+        f"our rule written with fnmatch). Ours: `expand_list_of_targeted_paths(target_modules, model)`; for "
         f"\"matching only\" it gets a `ModuleIndex` of the precomputed `named_modules()` path list. "
-        f"Baseline: `named_modules()`, then `fnmatch.fnmatch(path, p) or fnmatch.fnmatch(path + '.', p)` "
-        f"per (path, pattern) pair."
+        f"Baseline, pruna's way: `named_modules()`, then one `fnmatch.fnmatch(path, p)` per (path, pattern) "
+        f"pair, as pruna's `expand_list_of_targeted_paths` does."
     )
     notes = [
         "All variants run in one fresh worker process, interleaved round-robin, garbage collector "
         "enabled with a full collection before each call.",
-        "The baseline short-circuits (`any(...)` stops at the first include that matches, the exclude "
-        "list is only tried on included paths), which makes it faster than trying every pair: the "
-        "speedups are conservative.",
+        "The baseline short-circuits as pruna's code does (`any(...)` stops at the first include that "
+        "matches, the exclude list is only tried on included paths).",
         "Ours does more than the baseline: it also finds patterns that matched nothing and builds "
         "the warning for them (with nearest-path suggestions), even when that warning is filtered "
         "out; the baseline reports nothing. The goals are judged on the full pattern set, warning included.",

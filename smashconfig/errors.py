@@ -19,6 +19,7 @@ class SmashConfigError(Exception):
     """
 
     def __init__(self, message: str, *, key: Optional[str] = None) -> None:
+        message = shorten(message, MESSAGE_LIMIT)
         super().__init__(message)
         self.message = message
         self.key = key
@@ -90,6 +91,10 @@ class ConfigFileNotFoundError(SmashConfigError, FileNotFoundError):
     """A config path that does not exist."""
 
 
+class ConfigFileAccessError(SmashConfigError, OSError):
+    """A config file that cannot be read or written: no permission, a name too long, a directory."""
+
+
 class MissingBackendError(SmashConfigError, ImportError):
     """An algorithm whose backend package is not installed."""
 
@@ -132,9 +137,40 @@ class TargetPatternWarning(UserWarning):
     """A target pattern that probably does something other than meant (see ``explain_targets``)."""
 
 
+MESSAGE_LIMIT = 2000
+"""Longest error message kept whole; a longer one keeps its start and end."""
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, without rendering more of a huge value than that.
+
+    Containers show their first items only (a YAML alias bomb expands to billions of them);
+    an integer of thousands of digits shows how many it has.
+    """
+    import reprlib
+
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 3 * limit:
+        return f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
+    shortener = reprlib.Repr()
+    shortener.maxstring = shortener.maxother = limit
+    shortener.maxlevel, shortener.maxdict, shortener.maxlist, shortener.maxtuple = 3, 8, 8, 8
+    shortener.maxset = shortener.maxfrozenset = shortener.maxdeque = shortener.maxarray = 8
+    try:
+        text = shortener.repr(value)
+    except Exception:  # a value whose repr fails: its type still says what it is
+        text = f"<{type(value).__name__} object>"
+    return shorten(text, limit)
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` cut to at most ``limit`` characters, saying how many were cut."""
+    if len(text) <= limit:
+        return text
+    cut = f"... ({len(text) - limit} characters cut) ..."
+    keep = max(limit - len(cut), 8)
+    return text[: keep * 3 // 4] + cut + text[len(text) - keep // 4 :]
+
+
 def describe(value: Any) -> str:
     """A short, unambiguous rendering of a user value for error messages: ``'32' (str)``."""
-    text = repr(value)
-    if len(text) > 80:
-        text = text[:77] + "..."
-    return f"{text} ({type(value).__name__})"
+    return f"{short_repr(value)} ({type(value).__name__})"

@@ -12,8 +12,10 @@ from torch import nn
 
 from smashconfig.errors import NoTargetsError, TargetPatternWarning
 from smashconfig.target_modules import expand_list_of_targeted_paths
-from smashconfig.target_modules.glob import glob_to_regex, required_literal
-from smashconfig.target_modules.patterns import PatternSet
+from smashconfig.target_modules.automaton import GlobAutomaton
+from smashconfig.target_modules.glob import glob_to_regex, literal_text, required_literal
+from smashconfig.target_modules.patterns import Matcher, PatternSet, _Group
+from smashconfig.target_modules.sieve import matched_by_text
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -52,9 +54,26 @@ def reference_hit(patterns_: List[str], path: str) -> bool:
     return any(fnmatch_quiet(path, p) or fnmatch_quiet(path + ".", p) for p in patterns_)
 
 
+def every_path(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+    """Every (path, module) pair, a shared module once per path it is reachable at (the models are acyclic)."""
+    out = []
+
+    def walk(module: nn.Module, prefix: str) -> None:
+        for name, child in module._modules.items():
+            if child is not None:
+                out.append((prefix + name, child))
+                walk(child, prefix + name + ".")
+
+    walk(model, "")
+    return out
+
+
 def reference_targets(include: List[str], exclude: List[str], model: nn.Module) -> List[str]:
-    paths = [name for name, _ in model.named_modules() if name]
-    return [p for p in paths if reference_hit(include, p) and not reference_hit(exclude, p)]
+    """A module is targeted when any of its paths is; it is listed at its named_modules() path."""
+    targeted_modules = {
+        id(module) for path, module in every_path(model) if reference_hit(include, path) and not reference_hit(exclude, path)
+    }
+    return [name for name, module in model.named_modules() if name and id(module) in targeted_modules]
 
 
 def build(shape: Optional[Dict], leaves: List[nn.Module]) -> nn.Module:
@@ -95,6 +114,10 @@ def normal(target_modules: Dict[str, List[str]]) -> Tuple[List[str], List[str]]:
     return target_modules.get("include", ["*"]), target_modules.get("exclude", [])
 
 
+def reference_first(pattern_list: List[str], path: str) -> Optional[int]:
+    return next((i for i, p in enumerate(pattern_list) if reference_hit([p], path)), None)
+
+
 @FAST
 @given(pattern=patterns, subject=subjects)
 def test_glob_to_regex_agrees_with_fnmatchcase(pattern, subject):
@@ -107,6 +130,49 @@ def test_glob_to_regex_agrees_with_fnmatchcase(pattern, subject):
 def test_glob_to_regex_agrees_with_fnmatchcase_on_paths(pattern, subject):
     ours = re.fullmatch(glob_to_regex(pattern), subject, re.DOTALL) is not None
     assert ours == fnmatch_quiet(subject, pattern)
+
+
+@FAST
+@given(pattern=patterns, subject=subjects)
+def test_literal_text_is_the_one_text_a_plain_pattern_matches(pattern, subject):
+    text = literal_text(pattern)
+    if text is not None:
+        assert fnmatch_quiet(subject, pattern) == (subject == text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(pattern_list=st.lists(patterns, min_size=1, max_size=4), path=st.text(alphabet=PATTERN_CHARS + "c", max_size=10))
+def test_every_engine_agrees_with_fnmatchcase_and_the_dot_rule(pattern_list, path):
+    """The automaton, the backtrack-free regexes and the literal lookup each give fnmatch's first match."""
+    expected = reference_first(pattern_list, path)
+    automaton = GlobAutomaton(pattern_list)
+    assert automaton.first_of(automaton.run(path)) == expected
+    assert _Group(pattern_list).regex_first(path) == _Group(pattern_list, lookup_literals=False).regex_first(path) or (
+        _Group(pattern_list).literal
+    )
+    matcher = Matcher([pattern_list])
+    assert matcher.first(path) == (expected,)
+    matcher.automaton = None  # the engine used for thousands of patterns
+    assert matcher.first(path) == (expected,)
+    assert PatternSet(pattern_list).first(path) == expected
+    for i, p in enumerate(pattern_list):
+        assert bool(matched_by_text([(i, p)], [path])) == reference_hit([p], path)
+
+
+@FAST
+@given(pattern_list=st.lists(patterns, min_size=1, max_size=4), paths=st.lists(st.text(alphabet="ab0.", min_size=1, max_size=6), max_size=6))
+def test_bulk_hits_agree_with_one_path_at_a_time(pattern_list, paths):
+    matcher = Matcher([pattern_list, pattern_list[::-1]])
+    forward, backward = matcher.hits(paths)
+    assert forward == [reference_first(pattern_list, p) for p in paths]
+    assert backward == [reference_first(pattern_list[::-1], p) for p in paths]
+    by_regex = Matcher([pattern_list, pattern_list[::-1]])
+    by_regex.automaton = None  # the engine used for thousands of patterns
+    assert by_regex.hits(paths) == [forward, backward]
+    for g, hits in enumerate((forward, backward)):
+        ordered = pattern_list if g == 0 else pattern_list[::-1]
+        expected = {i for i, p in enumerate(ordered) if any(reference_hit([p], path) for path in paths)}
+        assert matcher.matched(g, paths, hits) == expected
 
 
 @FAST
@@ -160,30 +226,28 @@ def single(name: str) -> nn.Module:
 @FAST
 @given(model=models(), target_modules=unique_target_modules_values)
 @example(model=single("a"), target_modules={"include": ["a", "[]a]"]})
+@example(model=single("a"), target_modules={"include": ["b"]})
 def test_expand_warns_exactly_for_patterns_that_matched_nothing(model, target_modules):
+    """Every pattern that matches no path of the model is named in a warning, and no other one is.
+
+    When nothing is targeted there is no warning but an error, which names every include pattern.
+    """
     include, exclude = normal(target_modules)
-    if not reference_targets(include, exclude, model):
-        return
-    paths = [name for name, _ in model.named_modules() if name]
-
-    def matches(p, path):
-        return fnmatch_quiet(path, p) or fnmatch_quiet(path + ".", p)
-
+    paths = [path for path, _ in every_path(model)]
     unmatched = {
         (kind, p)
         for kind, group in (("include", include), ("exclude", exclude))
         for p in group
-        if not any(matches(p, path) for path in paths)
+        if not any(reference_hit([p], path) for path in paths)
     }
-    deciding = set()
-    for path in paths:
-        first_include = next((p for p in include if matches(p, path)), None)
-        if first_include is None:
-            continue
-        deciding.add(("include", first_include))
-        first_exclude = next((p for p in exclude if matches(p, path)), None)
-        if first_exclude is not None:
-            deciding.add(("exclude", first_exclude))
+    if not reference_targets(include, exclude, model):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            with pytest.raises(NoTargetsError) as caught:
+                expand_list_of_targeted_paths(target_modules, model)
+        assert all(repr(p) in str(caught.value) for p in include)
+        assert not [w for w in record if issubclass(w.category, TargetPatternWarning)]
+        return
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         expand_list_of_targeted_paths(target_modules, model)
@@ -192,17 +256,10 @@ def test_expand_warns_exactly_for_patterns_that_matched_nothing(model, target_mo
         (kind, p)
         for kind, group in (("include", include), ("exclude", exclude))
         for p in group
-        if any(f"{kind} pattern {p!r}" in m for m in messages)
-    }
-    claimed_unmatched = {
-        (kind, p)
-        for kind, group in (("include", include), ("exclude", exclude))
-        for p in group
         if any(f"{kind} pattern {p!r} matched no module" in m for m in messages)
     }
-    assert unmatched <= warned
-    assert claimed_unmatched <= unmatched
-    assert not (warned & deciding)
+    assert warned == unmatched
+    assert len(messages) == len(unmatched)
 
 
 @FAST
@@ -221,3 +278,21 @@ def test_exclude_everything_included_leaves_nothing(model, target_modules):
         warnings.simplefilter("ignore", TargetPatternWarning)
         with pytest.raises(NoTargetsError):
             expand_list_of_targeted_paths({"include": include, "exclude": include}, model)
+
+
+@FAST
+@given(pattern_list=st.lists(st.sampled_from(["a", "a.", "[a]", "a[.]", "b", "a*", "a.*"]), min_size=1, max_size=5), paths=st.lists(st.sampled_from(["a", "b", "a.b", "c"]), max_size=4))
+def test_many_literal_patterns_are_looked_up_and_match_as_globs_do(pattern_list, paths):
+    import smashconfig.target_modules.patterns as patterns_module
+
+    saved = patterns_module.AUTOMATON_POSITIONS
+    patterns_module.AUTOMATON_POSITIONS = 0  # as with thousands of patterns: literals looked up, the rest by regex
+    try:
+        matcher = Matcher([pattern_list])
+    finally:
+        patterns_module.AUTOMATON_POSITIONS = saved
+    assert matcher.automaton is None
+    (hits,) = matcher.hits(paths)
+    assert hits == [reference_first(pattern_list, p) for p in paths]
+    expected = {i for i, p in enumerate(pattern_list) if any(reference_hit([p], path) for path in paths)}
+    assert matcher.matched(0, paths, hits) == expected

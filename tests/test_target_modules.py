@@ -242,7 +242,11 @@ def test_shared_module_is_listed_once():
     shared = nn.Linear(2, 2)
     model = tree(first=shared, block=nn.Sequential(nn.ReLU(), shared), second=shared)
     assert expand({"include": ["*"]}, model) == ["first", "block", "block.0"]
-    assert expand({"include": ["block.*"]}, model) == ["block", "block.0"]
+    # shared: targeted when any of its paths is (block.1 and second are paths of first), listed at its first path
+    assert expand({"include": ["block.*"]}, model) == ["first", "block", "block.0"]
+    assert expand({"include": ["second"]}, model) == ["first"]
+    assert expand({"include": ["*"], "exclude": ["first", "block.1"]}, model) == ["first", "block", "block.0"]
+    assert expand({"include": ["*"], "exclude": ["first", "block", "block.1", "second"]}, model) == ["block.0"]
 
 
 def test_tied_head_is_listed(tiny_llama_tied):

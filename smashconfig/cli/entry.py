@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from typing import Callable, List, Optional
@@ -90,9 +91,18 @@ def main(argv: Optional[List[str]] = None) -> int:
             warnings.showwarning = _one_line_warning
             # target-pattern warnings are part of what `targets` and `smash` print
             warnings.filterwarnings("ignore", category=TargetPatternWarning)
-            return commands.run(args)
+            status = commands.run(args)
+            sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
+            return status
+    except BrokenPipeError:
+        return _closed_pipe()
     except SmashConfigError as error:
         sys.stderr.write(f"smashconfig: error: {error}\n")
+        return 2
+    except (OSError, RecursionError, MemoryError) as error:  # files, disks, inputs too large to handle
+        from smashconfig.errors import shorten
+
+        sys.stderr.write(f"smashconfig: error: {shorten(_one_line(error), 500)}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("smashconfig: interrupted\n")
@@ -121,6 +131,26 @@ def _log_to_stderr(verbose: bool) -> Callable[[], None]:
         logger.propagate = before[1]
 
     return restore
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).replace("\n", " ") or type(error).__name__
+    if isinstance(error, OSError) and error.filename is not None and str(error.filename) not in text:
+        text = f"{error.filename}: {text}"
+    return text
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``| head -1``): stop quietly, as a shell tool does.
+
+    stdout is pointed at /dev/null so that Python's own flush at exit does not fail again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader closed the pipe
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]

@@ -7,20 +7,21 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, TypeVar, Union
 
-from smashconfig.errors import ConfigFileError, ConfigFileNotFoundError, SmashConfigError
+from smashconfig.config.yaml_checks import MAX_DEPTH, Lines, check_expansion, file_error, kind, walk
+from smashconfig.errors import (
+    ConfigFileAccessError,
+    ConfigFileError,
+    ConfigFileNotFoundError,
+    SmashConfigError,
+    short_repr,
+)
 
 if TYPE_CHECKING:
     import yaml
 
-Lines = Dict[Tuple[str, ...], int]
-"""Line number (1-based) of each key, by its path in the document: ``("quanto", "weight_bits")``."""
-
-_SAFE_TAGS = {
-    f"tag:yaml.org,2002:{name}"
-    for name in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp")
-}
-_MERGE = "tag:yaml.org,2002:merge"
 _SUFFIXES = {"yaml": (".yaml", ".yml"), "json": (".json",)}
+MAX_BYTES = 10 * 2**20
+"""Largest config read (a config is a few hundred bytes; /dev/zero never ends)."""
 
 
 Built = TypeVar("Built")
@@ -40,22 +41,46 @@ def load_config(source: Union[str, Path], fmt: str, build: Callable[[Any], Built
 
 def read_source(source: Union[str, Path], fmt: str) -> Tuple[str, str]:
     """(text, name for messages): ``source`` is a path, or text when it is a string naming no file."""
-    names_file = isinstance(source, str) and "\n" not in source and os.path.exists(source)
+    names_file = isinstance(source, str) and "\n" not in source and _exists(source)
     if isinstance(source, Path) or names_file:
         path = Path(source)
-        if path.is_dir():
-            raise ConfigFileError(f"{str(path)!r} is a directory, not a {fmt.upper()} config file.")
-        if not path.exists():
-            raise ConfigFileNotFoundError(f"config file {str(path)!r} does not exist.")
+        shown = short_repr(str(path), 200)
         try:
-            return path.read_text(encoding="utf-8"), str(path)
+            if path.is_dir():
+                raise ConfigFileError(f"{shown} is a directory, not a {fmt.upper()} config file.")
+            if not path.exists():
+                raise ConfigFileNotFoundError(f"config file {shown} does not exist.")
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_BYTES + 1)
+        except SmashConfigError:
+            raise
+        except OSError as error:
+            raise ConfigFileAccessError(f"cannot read config file {shown}: {error.strerror or error}.") from None
+        _check_size(len(data), shown)
+        try:
+            return data.decode("utf-8"), str(path)
         except UnicodeDecodeError as error:
-            raise _file_error(str(path), None, f"the file is not UTF-8 text (byte {error.start}): save it as UTF-8.") from None
+            raise file_error(str(path), None, f"the file is not UTF-8 text (byte {error.start}): save it as UTF-8.") from None
     if not isinstance(source, str):
         raise ConfigFileError(f"a {fmt.upper()} config is a path or text; got {type(source).__name__}.")
     if "\n" not in source and source.strip().endswith(_SUFFIXES[fmt]) and ": " not in source:
-        raise ConfigFileNotFoundError(f"config file {source!r} does not exist.")
+        raise ConfigFileNotFoundError(f"config file {short_repr(source, 200)} does not exist.")
+    _check_size(len(source), f"<{fmt} text>")
     return source, f"<{fmt} text>"
+
+
+def _exists(source: str) -> bool:
+    try:
+        return os.path.exists(source)
+    except (OSError, ValueError):
+        return False
+
+
+def _check_size(size: int, shown: str) -> None:
+    if size > MAX_BYTES:
+        raise ConfigFileError(
+            f"{shown} holds more than {MAX_BYTES // 2**20} MiB; a config is a small text file (is this the right file?)."
+        )
 
 
 def locate(name: str, lines: Lines, location: Optional[Tuple[str, ...]]) -> str:
@@ -72,105 +97,52 @@ def parse_yaml(text: str, name: str) -> Tuple[Any, Lines]:
     """The document's data and key lines; only plain mappings, lists and scalars are allowed."""
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as error:
+        raise file_error(
+            name, None, f"character {error.character!r} at position {error.position} is not allowed in YAML text."
+        ) from None
     try:
         try:
             node = loader.get_single_node()
         except yaml.MarkedYAMLError as error:
             raise _yaml_error(error, name) from None
+        except yaml.reader.ReaderError as error:
+            raise file_error(
+                name, None, f"character {error.character!r} at position {error.position} is not allowed in YAML text."
+            ) from None
         except yaml.YAMLError as error:
-            raise _file_error(name, None, f"malformed YAML: {error}.") from None
+            raise file_error(name, None, f"malformed YAML: {error}.") from None
+        except RecursionError:
+            raise file_error(name, None, f"mappings and lists are nested too deeply (at most {MAX_DEPTH} levels).") from None
         if node is None:
-            raise _file_error(name, None, "the file is empty; write a mapping such as 'quanto: {weight_bits: qint8}'.")
+            raise file_error(name, None, "the file is empty; write a mapping such as 'quanto: {weight_bits: qint8}'.")
         if not isinstance(node, yaml.MappingNode):
-            raise _file_error(
+            raise file_error(
                 name,
                 node.start_mark.line + 1,
-                f"the top level must be a mapping of algorithm names or config keys; got a {_kind(node)}.",
+                f"the top level must be a mapping of algorithm names or config keys; got a {kind(node)}.",
             )
         lines: Lines = {}
-        _walk(node, (), lines, name, set())
+        walk(node, (), lines, name, set())
+        check_expansion(node, name)
         try:
             data = loader.construct_document(node)
         except yaml.MarkedYAMLError as error:
             raise _yaml_error(error, name) from None
+        except (ValueError, OverflowError, RecursionError) as error:
+            raise file_error(name, None, f"a value cannot be read: {short_repr(str(error), 200)}.") from None
     finally:
         loader.dispose()
     return data, lines
-
-
-def _walk(node: "yaml.Node", path: Tuple[str, ...], lines: Lines, name: str, visited: set) -> None:
-    """Refuse unsafe tags and duplicate keys; record the line of every mapping key.
-
-    A node reached again through an alias is not walked again, so nested aliases cost nothing.
-    """
-    import yaml
-
-    if id(node) in visited:
-        return
-    visited.add(id(node))
-    if node.tag not in _SAFE_TAGS:
-        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-        raise _file_error(
-            name,
-            node.start_mark.line + 1,
-            f"the tag {tag} is not allowed: a config file holds only mappings (merge keys '<<' included), "
-            "lists, strings, numbers, booleans and null, and is read with a safe loader.",
-        )
-    if isinstance(node, yaml.MappingNode):
-        seen: Dict[str, int] = {}
-        for key_node, value_node in node.value:
-            _walk(key_node, path, lines, name, visited)
-            if key_node.tag == _MERGE:
-                _walk(value_node, path, lines, name, visited)
-                _merged_lines(value_node, path, lines)
-                continue
-            key = str(key_node.value)
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                raise _file_error(
-                    name, line, f"the key {key!r} appears twice (first at line {seen[key]}); keep one of them."
-                )
-            seen[key] = line
-            lines[path + (key,)] = line
-            _walk(value_node, path + (key,), lines, name, visited)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _walk(item, path, lines, name, visited)
-
-
-def _merged_lines(node: "yaml.Node", path: Tuple[str, ...], lines: Lines) -> None:
-    """Give the keys a merge (``<<: {...}`` or ``<<: [*a, *b]``) brings in the line where they are
-    written, unless the mapping writes the key itself."""
-    import yaml
-
-    mappings = node.value if isinstance(node, yaml.SequenceNode) else [node]
-    for mapping in mappings:
-        if isinstance(mapping, yaml.MappingNode):
-            for key_node, _ in mapping.value:
-                if key_node.tag != _MERGE:
-                    lines.setdefault(path + (str(key_node.value),), key_node.start_mark.line + 1)
-
-
-def _kind(node: "yaml.Node") -> str:
-    import yaml
-
-    if isinstance(node, yaml.SequenceNode):
-        return "list"
-    return f"scalar {node.value!r}"
 
 
 def _yaml_error(error: Any, name: str) -> ConfigFileError:
     mark = error.problem_mark or error.context_mark
     line = mark.line + 1 if mark is not None else None
     problem = error.problem or error.context or "cannot be parsed"
-    return _file_error(name, line, f"malformed YAML: {problem}.")
-
-
-def _file_error(name: str, line: Optional[int], message: str) -> ConfigFileError:
-    error = ConfigFileError(message)
-    error.source = name if line is None else f"{name}:{line}"
-    return error
+    return file_error(name, line, f"malformed YAML: {problem}.")
 
 
 def parse_json(text: str, name: str) -> Tuple[Any, Lines]:
@@ -180,16 +152,16 @@ def parse_json(text: str, name: str) -> Tuple[Any, Lines]:
         out: Dict[str, Any] = {}
         for key, value in pairs:
             if key in out:
-                raise _file_error(name, None, f"the key {key!r} appears twice in one object; keep one of them.")
+                raise file_error(name, None, f"the key {key!r} appears twice in one object; keep one of them.")
             out[key] = value
         return out
 
     try:
         data = json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as error:
-        raise _file_error(name, error.lineno, f"malformed JSON: {error.msg}.") from None
+        raise file_error(name, error.lineno, f"malformed JSON: {error.msg}.") from None
     if not isinstance(data, dict):
-        raise _file_error(name, None, f"the top level must be an object; got {type(data).__name__}.")
+        raise file_error(name, None, f"the top level must be an object; got {type(data).__name__}.")
     return data, {}
 
 
@@ -199,7 +171,7 @@ def dump_yaml(data: Any, path: Union[str, Path, None] = None) -> str:
 
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     if path is not None:
-        Path(path).write_text(text, encoding="utf-8")
+        _write(path, text)
     return text
 
 
@@ -207,5 +179,20 @@ def dump_json(data: Any, path: Union[str, Path, None] = None) -> str:
     """``data`` as indented JSON text, written to ``path`` too when given."""
     text = json.dumps(data, indent=2) + "\n"
     if path is not None:
-        Path(path).write_text(text, encoding="utf-8")
+        _write(path, text)
     return text
+
+
+def _write(path: Union[str, Path], text: str) -> None:
+    """Write ``text`` to ``path``; a directory, a missing folder or no permission is one clear error."""
+    shown = short_repr(str(path), 200)
+    if not isinstance(path, (str, Path)):
+        raise ConfigFileError(f"a config is written to a path (str or Path); got {short_repr(path)} ({type(path).__name__}).")
+    try:
+        if Path(path).is_dir():
+            raise ConfigFileAccessError(f"cannot write the config to {shown}: it is a directory; name a file in it.")
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as error:
+        if isinstance(error, ConfigFileAccessError):
+            raise
+        raise ConfigFileAccessError(f"cannot write the config to {shown}: {error.strerror or error}.") from None

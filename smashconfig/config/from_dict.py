@@ -165,7 +165,7 @@ def add_changes(algorithms: Any, current: Mapping[str, Any], registry: Registry)
         items: List[Tuple[Any, Any]] = [(algorithms, None)]
     elif isinstance(algorithms, Mapping):
         items = list(algorithms.items())
-    elif isinstance(algorithms, Iterable):
+    elif isinstance(algorithms, Iterable) and not isinstance(algorithms, (bytes, bytearray)):
         items = [(name, None) for name in algorithms]
     else:
         raise WrongTypeError(

@@ -72,7 +72,12 @@ class SmashConfig(MutableMapping):
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
         """Set several keys at once, all or nothing: group keys first, then hyperparameters."""
-        changes = list(dict(other, **kwargs).items())
+        try:
+            changes = list(dict(other, **kwargs).items())
+        except (TypeError, ValueError):
+            raise WrongTypeError(
+                f"update() takes a mapping of config keys to values, or (key, value) pairs; got {describe(other)}."
+            ) from None
         changes.sort(key=lambda change: not (self._is_algorithm(change[0]) or self._spec(change[0]).is_group))
         self._commit(self._with(dict(self._values), changes), [key for key, _ in changes])
 
@@ -122,7 +127,17 @@ class SmashConfig(MutableMapping):
 
     def remove(self, algorithms: Union[str, Iterable[str]]) -> "SmashConfig":
         """Deactivate algorithms (their hyperparameter values are dropped); returns the config."""
-        names = [algorithms] if isinstance(algorithms, str) else list(algorithms)
+        if isinstance(algorithms, str):
+            names = [algorithms]
+        elif isinstance(algorithms, Iterable) and not isinstance(algorithms, (bytes, bytearray, Mapping)):
+            names = list(algorithms)
+        else:
+            names = [algorithms]
+        for name in names:
+            if not isinstance(name, str):
+                raise WrongTypeError(
+                    f"remove() takes an algorithm name or a list of names, such as 'lora'; got {describe(name)}."
+                )
         values = dict(self._values)
         for name in names:
             algorithm = self._registry.get(name)

@@ -19,7 +19,7 @@ from ConfigSpace.hyperparameters import (
 )
 
 from smashconfig.text.didyoumean import did_you_mean
-from smashconfig.errors import IllegalValueError, TargetModulesError, UnknownKeyError, WrongTypeError, describe
+from smashconfig.errors import IllegalValueError, TargetModulesError, UnknownKeyError, WrongTypeError, describe, short_repr
 from smashconfig.target_modules.normalize import SHAPE, normalize_target_modules
 from smashconfig.target_modules.overrides import RULE_PATTERN_KEYS
 
@@ -172,9 +172,9 @@ def check_value(hp: "Hyperparameter", value: Any, key: str) -> Any:
         try:
             value = float(value)
         except OverflowError:
-            raise IllegalValueError(f"{key} = {value!r} is not allowed; {key} takes {allowed(hp)}.", key=key) from None
+            raise IllegalValueError(f"{key} = {short_repr(value)} is not allowed; {key} takes {allowed(hp)}.", key=key) from None
     if not _legal(hp, value):
-        raise IllegalValueError(f"{key} = {value!r} is not allowed; {key} takes {allowed(hp)}.", key=key)
+        raise IllegalValueError(f"{key} = {short_repr(value)} is not allowed; {key} takes {allowed(hp)}.", key=key)
     return value
 
 
@@ -192,7 +192,7 @@ def _check_choice(hp: "Hyperparameter", value: Any, key: str) -> Any:
     unavailable = (hp.meta or {}).get("unavailable", {})  # value → why the algorithm does not offer it
     if isinstance(value, str) and value in unavailable:
         hint = f" {value!r} is not offered: {unavailable[value]}."
-    raise IllegalValueError(f"{key} = {value!r} is not allowed; {key} takes {allowed(hp)}.{hint}", key=key)
+    raise IllegalValueError(f"{key} = {short_repr(value)} is not allowed; {key} takes {allowed(hp)}.{hint}", key=key)
 
 
 def _legal(hp: "Hyperparameter", value: Any) -> bool:

@@ -1,58 +1,258 @@
-"""A list of glob patterns compiled once into one regular expression.
+"""Lists of glob patterns compiled once and matched against module paths, never backtracking.
 
 A pattern matches a module when it matches the module's path, or the path followed by a dot
-(so ``attention.*`` selects ``attention`` itself too). Both cases are one regex run: the
-subject is ``path + "."`` and the compiled expression ends in ``\\.?``.
+(so ``attention.*`` selects ``attention`` itself too). A pattern without wildcards costs one
+dictionary lookup. The others run together in a :class:`GlobAutomaton` that steps each module
+from its parent's state; when they are too many for that (thousands), they are matched path by
+path with regular expressions that cannot backtrack (see :mod:`glob`). Either way the cost is
+linear in the length of each path.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from smashconfig.target_modules.glob import glob_to_regex
+from smashconfig.target_modules.automaton import GlobAutomaton, TooManyStates
+from smashconfig.target_modules.glob import literal_runs, literal_text, tokens
+from smashconfig.target_modules.sieve import first_hits, matched_by_text, regex
+
+AUTOMATON_POSITIONS = 2048
+"""Largest automaton (tokens of all wildcard patterns) stepped per module; beyond it, regexes."""
+_CHUNK = 200
+Hits = List[Optional[int]]
 
 
-def _compile(bodies: Sequence[str]) -> "re.Pattern[str]":
-    alternatives = "|".join(f"(?P<p{i}>{body})" for i, body in enumerate(bodies))
-    return re.compile(f"(?:{alternatives})\\.?", re.DOTALL)
+def _index(match: "re.Match[str]") -> int:
+    return int(match.lastgroup[1:])  # type: ignore[index]
+
+
+class _Group:
+    """One ordered list of patterns: its literal ones by text, its wildcard ones (first of each)."""
+
+    def __init__(self, patterns: Sequence[str], *, lookup_literals: bool = True) -> None:
+        self.patterns = tuple(patterns)
+        self.literal: Dict[str, int] = {}
+        wild: Dict[str, int] = {}
+        for i, pattern in enumerate(self.patterns):
+            text = literal_text(pattern) if lookup_literals else None
+            if text is None:
+                wild.setdefault(pattern, i)
+                continue
+            self.literal.setdefault(text, i)
+            if text.endswith("."):  # matches the path without its dot too
+                key = text[:-1]
+                self.literal[key] = min(i, self.literal.get(key, i))
+        self.wild = [(i, p) for p, i in wild.items()]
+        self.canonical = [
+            wild[p] if p in wild else self.literal[literal_text(p)] for p in self.patterns  # type: ignore[index]
+        ]
+        """For each pattern, the first pattern that matches exactly what it matches (itself, or an earlier copy)."""
+        self._chunks: Optional[List[Callable]] = None
+
+    def chunks(self) -> List[Callable]:
+        """Full-match functions of the wildcard patterns, a few hundred per regex, in order."""
+        if self._chunks is None:
+            self._chunks = [regex(self.wild[k : k + _CHUNK]).fullmatch for k in range(0, len(self.wild), _CHUNK)]
+        return self._chunks
+
+    def regex_first(self, path: str) -> Optional[int]:
+        """The first wildcard pattern matching ``path``, by regexes."""
+        return self._first_in(self.chunks(), path)
+
+    def regex_hits(self, paths: Sequence[str]) -> Hits:
+        """:meth:`regex_first` of each path; a pattern is tried only on paths holding its literal pieces."""
+        if not self.wild:
+            return [None] * len(paths)
+        anywhere = [(i, p) for i, p in self.wild if not literal_runs(p)]
+        chunks = [regex(anywhere[k : k + _CHUNK]).fullmatch for k in range(0, len(anywhere), _CHUNK)]
+        return first_hits(self.wild, paths, lambda path: self._first_in(chunks, path))
+
+    @staticmethod
+    def _first_in(chunks: List[Callable], path: str) -> Optional[int]:
+        subject = path + "."
+        for fullmatch in chunks:
+            found = fullmatch(subject)
+            if found is not None:
+                return _index(found)
+        return None
+
+
+def _earliest(a: Optional[int], b: Optional[int]) -> Optional[int]:
+    return b if a is None else a if b is None else min(a, b)
+
+
+class Matcher:
+    """Several ordered pattern lists (``include``, ``exclude``) matched in one pass over the modules."""
+
+    def __init__(self, lists: Sequence[Sequence[str]]) -> None:
+        size = sum(len(tokens(p)) + 1 for patterns in lists for p in patterns)
+        small = size <= AUTOMATON_POSITIONS  # then even literal patterns run in the automaton
+        self.groups = [_Group(patterns, lookup_literals=not small) for patterns in lists]
+        flat = [p for group in self.groups for _, p in group.wild]
+        self._owner = [(g, i) for g, group in enumerate(self.groups) for i, _ in group.wild]
+        self.automaton: Optional[GlobAutomaton] = None
+        if flat and sum(len(tokens(p)) + 1 for p in flat) <= AUTOMATON_POSITIONS:
+            self.automaton = GlobAutomaton(flat)
+        self._verdicts: Dict[int, Tuple[Optional[int], ...]] = {}
+        self.states: Optional[List[int]] = None
+
+    def _verdict(self, state: int) -> Tuple[Optional[int], ...]:
+        """First pattern of each list that the text read into ``state`` matches."""
+        found = self._verdicts.get(state)
+        if found is None:
+            firsts: List[Optional[int]] = [None] * len(self.groups)
+            for k in self.automaton.accepted(state):  # type: ignore[union-attr]
+                g, i = self._owner[k]
+                firsts[g] = _earliest(firsts[g], i)
+            found = self._verdicts[state] = tuple(firsts)
+        return found
+
+    def first(self, path: str) -> Tuple[Optional[int], ...]:
+        """For each list, the index of its first pattern that matches ``path``, or ``None``."""
+        wild: Tuple[Optional[int], ...] = ()
+        if self.automaton is not None:
+            try:
+                wild = self._verdict(self.automaton.run(path))
+            except TooManyStates:
+                self.automaton = None
+        if self.automaton is None:
+            wild = tuple(group.regex_first(path) if group.wild else None for group in self.groups)
+        return tuple(_earliest(w, group.literal.get(path)) for w, group in zip(wild, self.groups))
+
+    def hits(
+        self, paths: Sequence[str], parents: Optional[Sequence[int]] = None, states: Optional[List[int]] = None
+    ) -> List[Hits]:
+        """For each list, the first pattern matching each path.
+
+        ``parents[i]``: position of path ``i``'s parent (-1 at the top), so each path is stepped
+        from its parent; ``states``: the automaton states of the paths, already computed.
+        """
+        n = len(paths)
+        if states is None or len(states) != n:
+            states = self._states(paths, parents)
+        self.states = states
+        if states is not None:
+            columns: List[Hits] = [[None] * len(self.automaton._sets) for _ in self.groups]  # type: ignore[union-attr]
+            for state in set(states):
+                for column, first in zip(columns, self._verdict(state)):
+                    column[state] = first
+            out = [list(map(column.__getitem__, states)) for column in columns]
+        else:
+            out = [group.regex_hits(paths) for group in self.groups]
+        for group, hits in zip(self.groups, out):
+            literal = group.literal
+            if literal:
+                for k, path in enumerate(paths):
+                    i = literal.get(path)
+                    if i is not None:
+                        hits[k] = _earliest(hits[k], i)
+        return out
+
+    def _states(self, paths: Sequence[str], parents: Optional[Sequence[int]]) -> Optional[List[int]]:
+        automaton = self.automaton
+        if automaton is None:
+            return None
+        try:
+            if parents is None or len(parents) != len(paths):
+                return automaton.states(paths)
+            return automaton.states_from_parents(paths, parents)
+        except TooManyStates:
+            self.automaton = None
+            return None
+
+    def matched(
+        self, g: int, paths: Sequence[str], hits: Hits, extra: Sequence[str] = (), extra_hits: Hits = ()
+    ) -> Set[int]:
+        """Indices of list ``g``'s patterns that match at least one of ``paths`` or ``extra``.
+
+        ``hits``/``extra_hits``: the first hits from :meth:`hits`/:meth:`first` for those paths.
+        """
+        group = self.groups[g]
+        found = self._matched(g, paths, hits, extra, extra_hits)
+        return {k for k, first in enumerate(group.canonical) if first in found}
+
+    def _matched(self, g: int, paths: Sequence[str], hits: Hits, extra: Sequence[str], extra_hits: Hits) -> Set[int]:
+        group = self.groups[g]
+        found = {i for i in hits if i is not None} | {i for i in extra_hits if i is not None}
+        if group.literal and len(found) < len(group.patterns):
+            present = set(paths).union(extra)
+            for i, pattern in enumerate(group.patterns):
+                text = literal_text(pattern) if group.canonical[i] == i and i not in found else None
+                if text is not None and (text in present or (text.endswith(".") and text[:-1] in present)):
+                    found.add(i)
+        left = [(i, p) for i, p in group.wild if i not in found]
+        if not left:
+            return found
+        states = self.states
+        if self.automaton is not None and states is not None and len(states) == len(paths):
+            try:
+                distinct = set(states).union(self.automaton.run(path) for path in extra)
+                reached: Set[int] = set()
+                for state in distinct:
+                    reached.update(self.automaton.accepted(state))
+            except TooManyStates:
+                pass
+            else:
+                owned = {self._owner[k] for k in reached}
+                found.update(i for i, _ in left if (g, i) in owned)
+                return found
+        found.update(matched_by_text(left, list(paths) + list(extra)))
+        return found
 
 
 class PatternSet:
-    """Patterns in order; :meth:`first` says which one matches a path first."""
+    """One ordered list of patterns; :meth:`first` says which one matches a path first."""
 
     def __init__(self, patterns: Sequence[str]) -> None:
         self.patterns = tuple(patterns)
-        self._bodies = [glob_to_regex(p) for p in self.patterns]
-        self._regex = _compile(self._bodies) if self.patterns else None
-        self._singles: List[Optional["re.Pattern[str]"]] = [None] * len(self.patterns)
+        self.matcher = Matcher([self.patterns])
+        self._singles: Dict[int, "PatternSet"] = {}
 
     def __len__(self) -> int:
         return len(self.patterns)
 
-    def fullmatch(self) -> Callable[[str], Optional["re.Match[str]"]]:
-        """The raw matcher for hot loops: call it on ``path + "."``; ``m.lastgroup`` is ``"p<index>"``."""
-        if self._regex is None:
-            return lambda subject: None
-        return self._regex.fullmatch
-
     def first(self, path: str) -> Optional[int]:
         """Index of the first pattern that matches ``path``, or ``None``."""
-        m = self.fullmatch()(path + ".")
-        return None if m is None else int(m.lastgroup[1:])  # type: ignore[index]
+        return self.matcher.first(path)[0]
 
     def matches(self, i: int, path: str) -> bool:
         """Whether pattern ``i`` matches ``path``."""
-        return self.single(i)(path + ".") is not None
+        return self._single(i).first(path) is not None
 
-    def single(self, i: int) -> Callable[[str], Optional["re.Match[str]"]]:
-        """The raw matcher of pattern ``i`` alone (call it on ``path + "."``)."""
-        compiled = self._singles[i]
-        if compiled is None:
-            compiled = self._singles[i] = _compile([self._bodies[i]])
-        return compiled.fullmatch
+    def _single(self, i: int) -> "PatternSet":
+        found = self._singles.get(i)
+        if found is None:
+            found = self._singles[i] = PatternSet([self.patterns[i]])
+        return found
+
+    def single(self, i: int) -> Callable[[str], Optional["Hit"]]:
+        """The :meth:`fullmatch` of pattern ``i`` alone (called on ``path + "."``)."""
+        return self._single(i).fullmatch()
+
+    def fullmatch(self) -> Callable[[str], Optional["Hit"]]:
+        """The matcher called on ``path + "."``: ``None``, or a hit whose ``lastgroup`` is ``"p<index>"``."""
+        first = self.first
+
+        def match(subject: str) -> Optional[Hit]:
+            found = first(subject[:-1])
+            return None if found is None else Hit(found)
+
+        return match
 
 
-def index_of(match: "re.Match[str]") -> int:
-    """The pattern index a :meth:`PatternSet.fullmatch` match came from."""
-    return int(match.lastgroup[1:])  # type: ignore[index]
+class Hit:
+    """Which pattern matched, named as a regex group would be (``lastgroup == "p3"``)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    @property
+    def lastgroup(self) -> str:
+        return f"p{self.index}"
+
+
+def index_of(match: Hit) -> int:
+    """The pattern index a :meth:`PatternSet.fullmatch` hit came from."""
+    return match.index

@@ -1,19 +1,21 @@
 """Resolve ``target_modules`` against a model: which modules are targeted, and which pattern decided.
 
-Cost is linear in the number of modules: the include and the exclude patterns are each
-compiled once into one regular expression, and every path is matched once against each.
+Cost is linear in the number of modules: the include and the exclude patterns are compiled
+once, together, and every path is matched once (see :mod:`patterns`). A module shared between
+several paths is targeted when any of its paths is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any, List, Optional, Union
 
 from smashconfig.errors import TargetModulesError
-from smashconfig.target_modules.glob import required_literal
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE, normalize_target_modules
-from smashconfig.target_modules.patterns import PatternSet
-from smashconfig.target_modules.tree import ModuleIndex, index_modules
+from smashconfig.target_modules.automaton import TooManyStates
+from smashconfig.target_modules.patterns import Matcher, PatternSet
+from smashconfig.target_modules.tree import ModuleIndex, index_modules, index_with_states
 
 
 @dataclass
@@ -53,28 +55,29 @@ def resolve(
             "(e.g. SmashConfig.resolve_target_modules) or include/exclude patterns.",
             key=key,
         )
-    index = model if isinstance(model, ModuleIndex) else index_modules(model)
     include, exclude = PatternSet(normal["include"]), PatternSet(normal["exclude"])
-    include_match, exclude_match = include.fullmatch(), exclude.fullmatch()
-    group_index = {f"p{i}": i for i in range(max(len(include), len(exclude)))}
-
-    n = len(index.paths)
-    include_hit: List[Optional[int]] = [None] * n
-    exclude_hit: List[Optional[int]] = [None] * n
-    targeted: List[int] = []
-    keep = targeted.append
-    for i, path in enumerate(index.paths):
-        subject = path + "."
-        m = include_match(subject)
-        if m is None:
-            continue
-        include_hit[i] = group_index[m.lastgroup]  # type: ignore[index]
-        e = exclude_match(subject)
-        if e is None:
-            keep(i)
-        else:
-            exclude_hit[i] = group_index[e.lastgroup]  # type: ignore[index]
-
+    matcher = Matcher([include.patterns, exclude.patterns])
+    states = None
+    if isinstance(model, ModuleIndex):
+        index = model
+    else:
+        try:
+            index, states = index_with_states(model, matcher.automaton)
+        except TooManyStates:
+            matcher.automaton = None
+            index = index_modules(model)
+    paths = index.paths
+    include_hit, exclude_any = matcher.hits(paths, index.parents, states)
+    exclude_hit = [None if i is None else e for i, e in zip(include_hit, exclude_any)]
+    targeted = list(compress(range(len(paths)), [i is not None and e is None for i, e in zip(include_hit, exclude_any)]))
+    alias_paths = list(index.aliases)
+    alias_hits = [matcher.first(alias) for alias in alias_paths]
+    if alias_paths:
+        targeted = _targeted_through_aliases(index, alias_hits, include_hit, exclude_hit, targeted)
+    unmatched = []
+    for g, (patterns, hits) in enumerate(((include, include_hit), (exclude, exclude_any))):
+        matched = matcher.matched(g, paths, hits, alias_paths, [h[g] for h in alias_hits])
+        unmatched.append([p for k, p in enumerate(patterns.patterns) if k not in matched])
     return Resolution(
         target_modules=normal,
         index=index,
@@ -83,33 +86,26 @@ def resolve(
         include_hit=include_hit,
         exclude_hit=exclude_hit,
         targeted=targeted,
-        unmatched_include=_unmatched(include, include_hit, [index.paths]),
-        unmatched_exclude=_unmatched(exclude, exclude_hit, [index.paths]),
+        unmatched_include=unmatched[0],
+        unmatched_exclude=unmatched[1],
     )
 
 
-def _unmatched(patterns: PatternSet, hits: List[Optional[int]], paths: List[List[str]]) -> List[str]:
-    """Patterns that match no module path at all (``paths[0]``: every path, in a list to share its joined text).
-
-    A pattern seen as the first match of some module is matched. For any other one, a literal
-    piece it requires (``no_such`` in ``*no_such*``) is first looked up in all paths joined
-    into one text; only when that piece occurs are the paths matched one by one, stopping at
-    the first match.
-    """
-    seen = set(hits)
-    unmatched = []
-    text: Optional[str] = None
-    for i, pattern in enumerate(patterns.patterns):
-        if i in seen:
+def _targeted_through_aliases(
+    index: ModuleIndex,
+    alias_hits: List[tuple],
+    include_hit: List[Optional[int]],
+    exclude_hit: List[Optional[int]],
+    targeted: List[int],
+) -> List[int]:
+    """A shared module is targeted when any of its paths is; its hits are those of the path that decided."""
+    chosen = set(targeted)
+    for position, (inc, exc) in zip(index.aliases.values(), alias_hits):
+        if position in chosen or inc is None:
             continue
-        piece = required_literal(pattern)
-        if piece:
-            if text is None:
-                text = ".\n".join(paths[0]) + "."
-            if piece not in text:
-                unmatched.append(pattern)
-                continue
-        single = patterns.single(i)
-        if not any(single(path + ".") is not None for path in paths[0]):
-            unmatched.append(pattern)
-    return unmatched
+        if exc is None:
+            chosen.add(position)
+            include_hit[position], exclude_hit[position] = inc, None
+        elif include_hit[position] is None:
+            include_hit[position], exclude_hit[position] = inc, exc
+    return sorted(chosen)

@@ -48,8 +48,12 @@ def representative_paths(index: "ModuleIndex") -> List[str]:
     """Paths of the model's distinct structure: of numbered siblings (repeated blocks) only the first is walked."""
     out: List[str] = []
     stack = list(reversed(_first_numbered(_top_level(index))))
+    seen = set()  # a shared module is walked once (sharing nested in sharing would multiply paths)
     while stack:
         path, module = stack.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
         out.append(path)
         children = _first_numbered(module._modules.items())
         stack.extend((f"{path}.{name}", child) for name, child in reversed(children))
@@ -129,10 +133,12 @@ def describe_pattern_miss(pattern: str, index: "ModuleIndex") -> str:
 
 
 def no_targets_message(resolution: "Resolution", *, key: str, model_name: str) -> str:
-    """Why ``resolution`` targets nothing, repeating the user's patterns back."""
+    """Why ``resolution`` targets nothing, repeating the user's patterns back (the first few, when many)."""
+    from smashconfig.errors import short_repr
+
     index = resolution.index
     tm = resolution.target_modules
-    head = f"{key} {tm!r} selects no module of {model_name} ({len(index)} modules)."
+    head = f"{key} {short_repr(tm, 300)} selects no module of {model_name} ({len(index)} modules)."
     if not index.paths:
         return head + " The model has no submodules."
     removed = [i for i, hit in enumerate(resolution.include_hit) if hit is not None]
@@ -140,8 +146,19 @@ def no_targets_message(resolution: "Resolution", *, key: str, model_name: str) -
         used = sorted({tm['exclude'][resolution.exclude_hit[i]] for i in removed})  # type: ignore[index]
         return (
             f"{head} The include patterns matched {len(removed)} modules, and every one was removed by "
-            f"exclude {', '.join(repr(p) for p in used)}."
+            f"exclude {', '.join(short_repr(p) for p in used[:MISSES_SHOWN])}{_more(used)}."
         )
-    misses = " | ".join(repr(p) + describe_pattern_miss(p, index) for p in tm["include"])
+    include = tm["include"]
+    misses = " | ".join(short_repr(p) + describe_pattern_miss(p, index) for p in include[:MISSES_SHOWN])
     top = sorted({p.split(".", 1)[0] for p in index.paths})
-    return f"{head} No include pattern matched: {misses}. Top-level modules: {', '.join(top[:12])}."
+    return (
+        f"{head} No include pattern matched: {misses}{_more(include)}. "
+        f"Top-level modules: {', '.join(top[:12])}."
+    )
+
+
+MISSES_SHOWN = 5
+
+
+def _more(patterns: List[str]) -> str:
+    return f" (and {len(patterns) - MISSES_SHOWN} more)" if len(patterns) > MISSES_SHOWN else ""
