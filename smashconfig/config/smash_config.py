@@ -12,16 +12,14 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from smashconfig.text.didyoumean import did_you_mean
 from smashconfig.errors import (
-    IllegalValueError,
     InactiveAlgorithmError,
     SmashConfigError,
-    UnknownKeyError,
     WrongTypeError,
     describe,
 )
 from smashconfig.contract.hyperparameters import check_value, default_of
+from smashconfig.config.changes import canonical, require_active, select, spec_of
 from smashconfig.contract.registry import KeySpec, Registry, default_registry
 
 if TYPE_CHECKING:
@@ -53,10 +51,10 @@ class SmashConfig(MutableMapping):
     def __getitem__(self, key: str) -> Any:
         if self._is_algorithm(key):
             return self._values.get(self._registry.get(key).group) == key
-        spec = self._spec(key)
+        spec = spec_of(self._registry, key)
         if spec.is_group:
             return self._values.get(key)
-        self._require_active(spec, "read")
+        require_active(spec, "read", self._values)
         if key not in self._active_hyperparameters():
             from smashconfig.config.space import _conditions_text
 
@@ -78,18 +76,18 @@ class SmashConfig(MutableMapping):
             raise WrongTypeError(
                 f"update() takes a mapping of config keys to values, or (key, value) pairs; got {describe(other)}."
             ) from None
-        changes.sort(key=lambda change: not (self._is_algorithm(change[0]) or self._spec(change[0]).is_group))
+        changes.sort(key=lambda change: not (self._is_algorithm(change[0]) or spec_of(self._registry, change[0]).is_group))
         self._commit(self._with(dict(self._values), changes), [key for key, _ in changes])
 
     def __delitem__(self, key: str) -> None:
         if self._is_algorithm(key):
             self[key] = False
             return
-        spec = self._spec(key)
+        spec = spec_of(self._registry, key)
         if spec.is_group:
             self[key] = None
             return
-        self._require_active(spec, "reset")
+        require_active(spec, "reset", self._values)
         values = dict(self._values)
         values.pop(key, None)
         self._commit(values)
@@ -182,7 +180,7 @@ class SmashConfig(MutableMapping):
                 if key not in active:
                     continue
                 if key in self._values:
-                    params[hp_name] = _canonical(keys[key], self._values[key])
+                    params[hp_name] = canonical(keys[key], self._values[key])
                 elif defaults:
                     params[hp_name] = default_of(keys[key].hyperparameter)
             out[name] = params
@@ -272,26 +270,9 @@ class SmashConfig(MutableMapping):
         Patterns the user wrote are checked against the model: each classic mistake is a
         :class:`~smashconfig.errors.TargetPatternWarning` (an error under ``strict=True``).
         """
-        from smashconfig.target_modules.decide import decide_targets
-        from smashconfig.target_modules.messages import emit
-        from smashconfig.target_modules.tree import index_modules
+        from smashconfig.config.targets import resolve_target_modules
 
-        index = index_modules(model)
-        out: Dict[str, "TARGET_MODULES_TYPE"] = {}
-        messages: List[str] = []
-        for name in self.active_algorithms:
-            params = self.params(name)
-            written, overrides = params.pop("target_modules"), params.pop("overrides")
-            decision = decide_targets(
-                model, written, self._registry.get(name), params,
-                overrides=overrides, index=index, changed_by=self._registry.changed_by,
-            )
-            out[name] = decision.target_modules
-            if decision.no_targets is not None:
-                messages.append(decision.no_targets)
-            messages += decision.warnings
-        emit(messages, strict=strict)
-        return out
+        return resolve_target_modules(self, model, strict=strict)
 
     def params(self, algorithm: str) -> Dict[str, Any]:
         """Every hyperparameter of an active algorithm, unprefixed, defaults filled in."""
@@ -303,17 +284,6 @@ class SmashConfig(MutableMapping):
         """Whether ``key`` names an algorithm (``cfg["quanto"] = True`` activates it, as in pruna)."""
         return isinstance(key, str) and key not in self._registry.keys() and key in self._registry.algorithms()
 
-    def _spec(self, key: Any) -> KeySpec:
-        keys = self._registry.keys()
-        if isinstance(key, str) and key in keys:
-            return keys[key]
-        raise UnknownKeyError(
-            f"unknown key {key!r}; keys are group keys ({', '.join(map(repr, self._registry.groups()))}) and "
-            "'<algorithm>_<hyperparameter>' keys such as 'quanto_weight_bits'."
-            + (did_you_mean(key, keys) if isinstance(key, str) else ""),
-            key=str(key),
-        )
-
     def _active_name(self, name: str) -> str:
         algorithm = self._registry.get(name)
         if self._values.get(algorithm.group) != name:
@@ -321,18 +291,6 @@ class SmashConfig(MutableMapping):
                 f"algorithm {name!r} is not active; activate it with cfg.add({name!r}).", key=name
             )
         return name
-
-    def _require_active(self, spec: KeySpec, verb: str, values: Optional[Dict[str, Any]] = None) -> None:
-        values = self._values if values is None else values
-        if values.get(spec.group) != spec.algorithm:
-            current = values.get(spec.group)
-            now = f" (the {spec.group} is {current!r})" if current is not None else ""
-            raise InactiveAlgorithmError(
-                f"cannot {verb} {spec.key!r}: algorithm {spec.algorithm!r} is not active{now}; activate it with "
-                f"cfg.add({spec.algorithm!r}) or cfg[{spec.group!r}] = {spec.algorithm!r} "
-                f"(in a file: a '{spec.algorithm}:' section, or '{spec.group}: {spec.algorithm}').",
-                key=spec.key,
-            )
 
     def _active_keys(self) -> List[str]:
         keys: List[str] = []
@@ -358,62 +316,16 @@ class SmashConfig(MutableMapping):
 
                 self._with(values, selection_changes(key, value, values, self._registry))
                 continue
-            spec = self._spec(key)
+            spec = spec_of(self._registry, key)
             if spec.is_group:
-                self._select(values, spec, value)
+                select(self._registry, values, spec, value)
                 continue
-            self._require_active(spec, "set", values)
+            require_active(spec, "set", values)
             values[key] = check_value(spec.hyperparameter, value, key)
         return values
-
-    def _select(self, values: Dict[str, Any], spec: KeySpec, name: Any) -> None:
-        """Select algorithm ``name`` (or ``None``) for group ``spec.group`` in ``values``."""
-        group = spec.group
-        if name is not None:
-            if not isinstance(name, str):
-                raise WrongTypeError(
-                    f"{group!r} takes an algorithm name or None; got {describe(name)}.", key=group
-                )
-            choices = [c for c in spec.hyperparameter.choices if c is not None]
-            if name not in choices:
-                raise IllegalValueError(self._not_in_group(group, name, choices), key=group)
-        previous = values.get(group)
-        if previous == name:
-            return
-        if previous is not None:
-            prefix = previous + "_"
-            for key in [k for k in values if k.startswith(prefix) and self._registry.keys()[k].algorithm == previous]:
-                del values[key]
-        if name is None:
-            values.pop(group, None)
-        else:
-            values[group] = str(name)
-
-    def _not_in_group(self, group: str, name: str, choices: List[str]) -> str:
-        algorithms = self._registry.algorithms()
-        if name in algorithms:
-            other = algorithms[name].group
-            return (
-                f"{name!r} is not a {group}: it belongs to the group {other!r}; set cfg[{other!r}] = {name!r} "
-                f"or cfg.add({name!r})."
-            )
-        return (
-            f"{group!r} = {name!r} is not an algorithm; the {group} algorithms are {', '.join(map(repr, choices))}."
-            + did_you_mean(name, list(algorithms))
-        )
 
     def _commit(self, values: Dict[str, Any], explicitly_set: Iterable[str] = ()) -> None:
         """Check ``values`` as a whole against the space, then make them this config's values."""
         from smashconfig.config.space import settle
 
         self._values = settle(self._registry, values, explicitly_set)
-
-
-def _canonical(spec: KeySpec, value: Any) -> Any:
-    """A copy of ``value`` in normal form (``target_modules`` with both keys)."""
-    from smashconfig.contract.hyperparameters import is_target_modules
-    from smashconfig.target_modules.normalize import normalize_target_modules
-
-    if is_target_modules(spec.hyperparameter):
-        return normalize_target_modules(value, key=spec.key)
-    return copy.deepcopy(value)
