@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from smashconfig.target_modules.patterns import PatternSet
+from smashconfig.target_modules.patterns import Matcher, PatternSet
 
 RULE_PATTERN_KEYS = ("include", "exclude")
 
@@ -44,8 +44,11 @@ class ModuleValues:
 class OverrideMatcher:
     """Decides each module's values for an ordered list of rules, patterns compiled once.
 
-    Per hyperparameter, the include patterns of the rules that set it are combined, last rule
-    first, so one match finds the deciding rule; modules decided by the same rules share one
+    Every rule's include and exclude patterns run in one automaton; a module's state in it
+    (stepped from its parent's) says which rules match it, so modules in the same state share
+    one decision, computed once. When the rules are too many for an automaton, per
+    hyperparameter the include patterns of the rules that set it are combined, last rule first,
+    so one match finds the deciding rule. Modules decided by the same rules share one
     :class:`ModuleValues`.
     """
 
@@ -58,15 +61,21 @@ class OverrideMatcher:
         for values in self._values:
             names.update(dict.fromkeys(values))
         self._by_name: List[Tuple[str, PatternSet, List[int]]] = []
+        self._setters: List[List[int]] = []
+        """Per hyperparameter, the rules that set it, last rule first."""
         for name in names:
             patterns: List[str] = []
             owners: List[int] = []
-            for r in reversed(range(len(self.rules))):
-                if name in self._values[r]:
-                    patterns.extend(self.rules[r].include)
-                    owners.extend([r] * len(self.rules[r].include))
+            setters = [r for r in reversed(range(len(self.rules))) if name in self._values[r]]
+            for r in setters:
+                patterns.extend(self.rules[r].include)
+                owners.extend([r] * len(self.rules[r].include))
             self._by_name.append((name, PatternSet(patterns), owners))
+            self._setters.append(setters)
         self._cache: Dict[Tuple[Optional[int], ...], ModuleValues] = {}
+        self._together = _together(self.rules)
+        self._by_state: Dict[int, ModuleValues] = {}
+        self._rules_by_state: Dict[int, Tuple[int, ...]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.rules)
@@ -76,10 +85,59 @@ class OverrideMatcher:
         exclude = self._excludes[r]
         return self._includes[r].first(path) is not None and (exclude is None or exclude.first(path) is None)
 
+    def matching_rules(self, path: str) -> Tuple[int, ...]:
+        """The rules (0-based, ascending) that match the module at ``path``."""
+        found = self.matching_rules_by_state(path)
+        if found is None:
+            return tuple(r for r in range(len(self.rules)) if self.rule_matches(r, path))
+        return found
+
+    def matching_rules_by_state(self, path: str) -> Optional[Tuple[int, ...]]:
+        """:meth:`matching_rules`, looked up once per automaton state; ``None`` without an automaton."""
+        state = self._state(path)
+        if state is None:
+            return None
+        found = self._rules_by_state.get(state)
+        if found is None:
+            found = self._rules_by_state[state] = self._rules_in(state)
+        return found
+
     def values(self, path: str, base: Mapping[str, Any]) -> ModuleValues:
         """The effective values of the module at ``path``, starting from the algorithm's ``base`` values
         (the same ``base`` for every call on one matcher)."""
+        state = self._state(path)
+        if state is not None:
+            found = self._by_state.get(state)
+            if found is None:
+                found = self._by_state[state] = self._decided(self._deciding_in(state), base)
+            return found
         deciding = tuple(self._deciding_rule(path, patterns, owners) for _, patterns, owners in self._by_name)
+        return self._decided(deciding, base)
+
+    def _state(self, path: str) -> Optional[int]:
+        """``path``'s state in the automaton of all rules' patterns, ``None`` without one."""
+        together = self._together
+        if together is None:
+            return None
+        state = together.state_of(path)
+        if state is None:
+            self._together = None
+        return state
+
+    def _rules_in(self, state: int) -> Tuple[int, ...]:
+        """The rules matching every module in ``state``: an include matches, no exclude does."""
+        verdict = self._together.verdict(state)  # type: ignore[union-attr]
+        return tuple(r for r in range(len(self.rules)) if verdict[2 * r] is not None and verdict[2 * r + 1] is None)
+
+    def _deciding_in(self, state: int) -> Tuple[Optional[int], ...]:
+        """Per hyperparameter, the last matching rule that sets it, for every module in ``state``."""
+        found = self._rules_by_state.get(state)
+        if found is None:
+            found = self._rules_by_state[state] = self._rules_in(state)
+        matching = set(found)
+        return tuple(next((r for r in setters if r in matching), None) for setters in self._setters)
+
+    def _decided(self, deciding: Tuple[Optional[int], ...], base: Mapping[str, Any]) -> ModuleValues:
         found = self._cache.get(deciding)
         if found is None:
             params = dict(base)
@@ -106,22 +164,44 @@ class OverrideMatcher:
         return None
 
 
+def _together(rules: Sequence[Rule]) -> Optional[Matcher]:
+    """One matcher for every rule's include and exclude patterns (lists ``2r`` and ``2r + 1``), if an
+    automaton can run them all; ``None`` otherwise."""
+    if not rules:
+        return None
+    matcher = Matcher([patterns for rule in rules for patterns in (rule.include, rule.exclude)])
+    return matcher if matcher.automaton is not None and not any(g.literal for g in matcher.groups) else None
+
+
 def rules_matching_nothing(matcher: OverrideMatcher, paths: Sequence[str], known: Iterable[int] = ()) -> List[int]:
     """The rules (0-based) that match none of ``paths``; ``known`` ones are known to match.
 
-    One scan: each path is matched against the combined includes of the rules still unseen, and
-    the set shrinks as rules are seen.
+    One scan, stopping when every rule has matched: each path's matching rules are looked up
+    once per automaton state or, without an automaton, each path is matched against the
+    combined includes of the rules still unseen (the set shrinks as rules are seen).
     """
-    unseen = [r for r in range(len(matcher.rules)) if r not in set(known)]
-    if not unseen:
-        return []
+    unseen = set(range(len(matcher.rules))).difference(known)
+    for k, path in enumerate(paths):
+        if not unseen:
+            return []
+        hit = matcher.matching_rules_by_state(path)
+        if hit is None:
+            return _unseen_by_combined(matcher, paths[k:], sorted(unseen))
+        unseen.difference_update(hit)
+    return sorted(unseen)
+
+
+def _unseen_by_combined(matcher: OverrideMatcher, paths: Sequence[str], unseen: List[int]) -> List[int]:
     combined, owners = _combined(matcher, unseen)
     for path in paths:
-        first = combined.first(path)
-        if first is None:
-            continue
-        hit = [owners[first]] if matcher.rule_matches(owners[first], path) else [r for r in unseen if matcher.rule_matches(r, path)]
-        if hit:
+        while True:  # until no rule left unseen matches this path
+            first = combined.first(path)
+            if first is None:
+                break
+            r = owners[first]
+            hit = [r] if matcher.rule_matches(r, path) else [r for r in unseen if matcher.rule_matches(r, path)]
+            if not hit:
+                break
             unseen = [r for r in unseen if r not in hit]
             if not unseen:
                 return []

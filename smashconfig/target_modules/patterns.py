@@ -10,7 +10,7 @@ linear in the length of each path.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from smashconfig.target_modules.automaton import GlobAutomaton, TooManyStates
 from smashconfig.target_modules.glob import literal_runs, literal_text, tokens
@@ -95,6 +95,8 @@ class Matcher:
             self.automaton = GlobAutomaton(flat)
         self._verdicts: Dict[int, Tuple[Optional[int], ...]] = {}
         self.states: Optional[List[int]] = None
+        self._path_states: Dict[str, int] = {}
+        self._has_literals = any(group.literal for group in self.groups)
 
     def _verdict(self, state: int) -> Tuple[Optional[int], ...]:
         """First pattern of each list that the text read into ``state`` matches."""
@@ -118,6 +120,61 @@ class Matcher:
         if self.automaton is None:
             wild = tuple(group.regex_first(path) if group.wild else None for group in self.groups)
         return tuple(_earliest(w, group.literal.get(path)) for w, group in zip(wild, self.groups))
+
+    def state_of(self, path: str) -> Optional[int]:
+        """The automaton state of ``path``, or ``None`` when it alone does not decide :meth:`first`.
+
+        Paths are stepped from their parent's state, remembered by path, so the paths of one
+        model cost about one dictionary lookup each, called in any order.
+        """
+        known = self._path_states
+        state = known.get(path)
+        if state is not None:
+            return state
+        automaton = self.automaton
+        if automaton is None or self._has_literals:
+            return None
+        parent, dot, name = path.rpartition(".")
+        above = known.get(parent) if dot else None
+        if above is not None:
+            state = automaton.name_steps.get((above, name))
+            if state is None:
+                state = self._stepped(automaton.child, above, name)
+        else:
+            state = self._stepped(self._walk_down, path)
+        if state is not None:
+            known[path] = state
+        return state
+
+    def _stepped(self, step: Callable, *args: Any) -> Optional[int]:
+        try:
+            return step(*args)
+        except TooManyStates:
+            self.automaton = None
+            return None
+
+    def _walk_down(self, path: str) -> int:
+        """The state of ``path``, from its nearest ancestor with a known state (each one on the way remembered)."""
+        automaton, known = self.automaton, self._path_states
+        pending: List[Tuple[str, str]] = []
+        head = path
+        while True:
+            parent, dot, name = head.rpartition(".")
+            if not dot:
+                state = known[head] = automaton.run(head)  # type: ignore[union-attr]
+                break
+            pending.append((head, name))
+            state = known.get(parent)  # type: ignore[assignment]
+            if state is not None:
+                break
+            head = parent
+        for here, name in reversed(pending):
+            state = known[here] = automaton.child(state, name)  # type: ignore[union-attr]
+        return state
+
+    def verdict(self, state: int) -> Tuple[Optional[int], ...]:
+        """:meth:`first` of every path whose :meth:`state_of` is ``state``."""
+        return self._verdict(state)
 
     def hits(
         self, paths: Sequence[str], parents: Optional[Sequence[int]] = None, states: Optional[List[int]] = None
