@@ -1,17 +1,19 @@
 """Several globs run at once as one deterministic automaton, built lazily and stepped per path component.
 
 Each glob is a row of positions (one per token, plus an end); a state is the set of positions
-reached so far, over all globs. Stepping a state over one character visits each of its
-positions once, so a path costs at most (its length) x (the total length of the globs): no
-pattern can make it backtrack. States and steps are memoised, and so is the step over a whole
-path component from a state: module paths share their prefixes (``model.layers.7.``), and a
-module's state is its parent's state stepped over ``.name``, usually one dictionary lookup.
+reached so far, over all globs, held as the bits of one integer. Stepping a state over a
+character is a few operations on those integers (shift-and): the positions that accept the
+character move on by one, the stars stay. A path costs at most (its length) x (the total
+length of the globs) bit operations, so no pattern can make it backtrack. States and steps are
+memoised, and so is the step over a whole path component from a state: module paths share
+their prefixes (``model.layers.7.``), and a module's state is its parent's state stepped over
+``.name``, usually one dictionary lookup.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from smashconfig.target_modules.glob import STAR, tokens
 
@@ -42,45 +44,69 @@ class GlobAutomaton:
     """The globs ``patterns`` (in order); :meth:`first_of` says which matches first in a state."""
 
     def __init__(self, patterns: Sequence[str]) -> None:
-        self._tests: List[Test] = []
         self._owner: List[int] = []
-        starts = []
+        self._stars = self._ends = self._any = 0
+        self._literal: Dict[str, int] = {}
+        self._classes: List[Tuple[int, Callable[[str], object]]] = []
+        starts = 0
         for k, pattern in enumerate(patterns):
-            starts.append(len(self._tests))
+            starts |= 1 << len(self._owner)
             for token in tokens(pattern):
-                self._tests.append(_STAR if token is STAR else _test(token))
-                self._owner.append(k)
-            self._tests.append(_END)
+                self._add(_STAR if token is STAR else _test(token), k)
+            self._ends |= 1 << len(self._owner)
             self._owner.append(k)
-        self._ids: Dict[FrozenSet[int], int] = {}
-        self._sets: List[FrozenSet[int]] = []
+        self._accepting: Dict[str, int] = {}
+        self._ids: Dict[int, int] = {}
+        self._sets: List[int] = []
         self._accepted: List[Optional[Tuple[int, ...]]] = []
         self._char_steps: Dict[Tuple[int, str], int] = {}
-        self.name_steps: Dict[Tuple[int, str], int] = {}
-        """(state, component) → state after ``"." + component``; read directly in hot loops."""
+        self._names: List[Dict[str, int]] = []
+        self.by_state = self._names
+        """State → :meth:`transitions` of that state; read directly in hot loops."""
+        self._top: Dict[str, int] = {}
         self.start = self._intern(self._closure(starts))
+
+    def _add(self, test: Test, owner: int) -> None:
+        """One more position, for ``test``."""
+        bit = 1 << len(self._owner)
+        self._owner.append(owner)
+        if test is _STAR:
+            self._stars |= bit
+        elif test is _ANY:
+            self._any |= bit
+        elif type(test) is str:  # noqa: E721
+            self._literal[test] = self._literal.get(test, 0) | bit  # type: ignore[index]
+        elif test is not _NEVER:
+            self._classes.append((bit, test))  # type: ignore[arg-type]
 
     @property
     def size(self) -> int:
         """Number of positions (tokens plus one end per glob)."""
-        return len(self._tests)
+        return len(self._owner)
 
-    def _closure(self, positions: Iterable[int]) -> FrozenSet[int]:
-        found = set()
-        tests = self._tests
-        for pos in positions:
-            found.add(pos)
-            if tests[pos] is _STAR:  # runs of * are collapsed: the next position is not a star
-                found.add(pos + 1)
-        return frozenset(found)
+    def _closure(self, positions: int) -> int:
+        # runs of * are collapsed: the position after a star is not a star
+        return positions | ((positions & self._stars) << 1)
 
-    def _intern(self, positions: FrozenSet[int]) -> int:
+    def _intern(self, positions: int) -> int:
         state = self._ids.get(positions)
         if state is None:
             state = self._ids[positions] = len(self._sets)
             self._sets.append(positions)
             self._accepted.append(None)
+            self._names.append({})
         return state
+
+    def _accepting_positions(self, char: str) -> int:
+        """The positions (not stars, not ends) whose token accepts ``char``."""
+        found = self._accepting.get(char)
+        if found is None:
+            found = self._literal.get(char, 0) | self._any
+            for bit, test in self._classes:
+                if test(char):
+                    found |= bit
+            self._accepting[char] = found
+        return found
 
     def step(self, state: int, char: str) -> int:
         """The state after ``char``."""
@@ -90,16 +116,8 @@ class GlobAutomaton:
             return found
         if len(self._char_steps) >= MAX_STEPS:
             raise TooManyStates(f"more than {MAX_STEPS} automaton steps")
-        tests = self._tests
-        reached = []
-        for pos in self._sets[state]:
-            test = tests[pos]
-            if test is _STAR:
-                reached.append(pos)
-            elif test is _END or test is _NEVER:
-                continue
-            elif test is _ANY or (test == char if type(test) is str else test(char)):  # noqa: E721
-                reached.append(pos + 1)
+        positions = self._sets[state]
+        reached = (positions & self._stars) | ((positions & self._accepting_positions(char)) << 1)
         found = self._char_steps[key] = self._intern(self._closure(reached))
         return found
 
@@ -111,30 +129,39 @@ class GlobAutomaton:
             state = step(state, char)
         return state
 
-    def child(self, state: int, name: str) -> int:
-        """The state after ``"." + name`` from ``state`` (a module's state from its parent's)."""
-        key = (state, name)
-        found = self.name_steps.get(key)
+    def child(self, state: Optional[int], name: str) -> int:
+        """The state after ``"." + name`` from ``state`` (a module's state from its parent's); from
+        ``None``, the state of the top-level path ``name``."""
+        names = self.transitions(state)
+        found = names.get(name)
         if found is None:
-            steps, step = self._char_steps, self.step
-            found = steps.get((state, "."))
-            if found is None:
-                found = step(state, ".")
-            for char in name:
-                here = steps.get((found, char))
-                found = step(found, char) if here is None else here
-            self.name_steps[key] = found
+            # a name's prefix is often a sibling's name (``layers.12`` after ``layers.1``): step from it
+            before = names.get(name[:-1]) if len(name) > 1 else None
+            if before is not None:
+                found = self.step(before, name[-1])
+            elif state is None:
+                found = self.run(name)
+            else:
+                found = self.run(name, self.step(state, "."))
+            names[name] = found
         return found
+
+    def transitions(self, state: Optional[int]) -> Dict[str, int]:
+        """Component → state after ``"." + component`` from ``state`` (from ``None``: top-level paths),
+        as far as computed; read directly in hot loops, :meth:`child` on a miss."""
+        return self._top if state is None else self._names[state]
 
     def accepted(self, state: int) -> Tuple[int, ...]:
         """The globs (indices, ascending) that match the text read into ``state``, or it followed by a dot."""
         found = self._accepted[state]
         if found is None:
-            owner, tests = self._owner, self._tests
-            ends = {owner[pos] for pos in self._sets[state] if tests[pos] is _END}
-            dotted = self.step(state, ".")
-            ends.update(owner[pos] for pos in self._sets[dotted] if tests[pos] is _END)
-            found = self._accepted[state] = tuple(sorted(ends))
+            ends = (self._sets[state] | self._sets[self.step(state, ".")]) & self._ends
+            owners = set()
+            while ends:
+                low = ends & -ends
+                owners.add(self._owner[low.bit_length() - 1])
+                ends ^= low
+            found = self._accepted[state] = tuple(sorted(owners))
         return found
 
     def first_of(self, state: int) -> Optional[int]:
@@ -147,14 +174,14 @@ class GlobAutomaton:
         seen: Dict[str, int] = {}
         out = []
         keep = out.append
-        name_steps, child, run = self.name_steps, self.child, self.run
+        child, run, names = self.child, self.run, self._names
         for path in paths:
             parent, dot, name = path.rpartition(".")
             if dot:
                 state = seen.get(parent)
                 if state is None:
                     state = run(parent)
-                found = name_steps.get((state, name))
+                found = names[state].get(name)
                 state = child(state, name) if found is None else found
             else:
                 state = run(path)
@@ -166,13 +193,13 @@ class GlobAutomaton:
         """The state of each path, ``parents[i]`` being the position of path ``i``'s parent (-1: top level)."""
         out: List[int] = []
         keep = out.append
-        name_steps, child, run = self.name_steps, self.child, self.run
+        child, run, names = self.child, self.run, self._names
         for path, parent in zip(paths, parents):
             if parent < 0:
                 keep(run(path))
                 continue
             state = out[parent]
             name = path[len(paths[parent]) + 1 :]
-            found = name_steps.get((state, name))
+            found = names[state].get(name)
             keep(child(state, name) if found is None else found)
         return out

@@ -96,6 +96,7 @@ class Matcher:
         self._verdicts: Dict[int, Tuple[Optional[int], ...]] = {}
         self.states: Optional[List[int]] = None
         self._path_states: Dict[str, int] = {}
+        self._distinct: Optional[Set[int]] = None
         self._has_literals = any(group.literal for group in self.groups)
 
     def _verdict(self, state: int) -> Tuple[Optional[int], ...]:
@@ -137,7 +138,7 @@ class Matcher:
         parent, dot, name = path.rpartition(".")
         above = known.get(parent) if dot else None
         if above is not None:
-            state = automaton.name_steps.get((above, name))
+            state = automaton.transitions(above).get(name)
             if state is None:
                 state = self._stepped(automaton.child, above, name)
         else:
@@ -184,15 +185,9 @@ class Matcher:
         ``parents[i]``: position of path ``i``'s parent (-1 at the top), so each path is stepped
         from its parent; ``states``: the automaton states of the paths, already computed.
         """
-        n = len(paths)
-        if states is None or len(states) != n:
-            states = self._states(paths, parents)
-        self.states = states
-        if states is not None:
-            columns: List[Hits] = [[None] * len(self.automaton._sets) for _ in self.groups]  # type: ignore[union-attr]
-            for state in set(states):
-                for column, first in zip(columns, self._verdict(state)):
-                    column[state] = first
+        found = self._columns(paths, parents, states)
+        if found is not None:
+            states, columns = found
             out = [list(map(column.__getitem__, states)) for column in columns]
         else:
             out = [group.regex_hits(paths) for group in self.groups]
@@ -204,6 +199,34 @@ class Matcher:
                     if i is not None:
                         hits[k] = _earliest(hits[k], i)
         return out
+
+    def columns(
+        self, paths: Sequence[str], parents: Optional[Sequence[int]] = None, states: Optional[List[int]] = None
+    ) -> Optional[Tuple[List[int], List[Hits]]]:
+        """The automaton state of each path, and for each list, its first pattern matching each state
+        (a column indexed by state); ``None`` when the automaton alone does not decide (then see :meth:`hits`).
+
+        Arguments as for :meth:`hits`.
+        """
+        if self._has_literals:
+            return None
+        return self._columns(paths, parents, states)
+
+    def _columns(
+        self, paths: Sequence[str], parents: Optional[Sequence[int]], states: Optional[List[int]]
+    ) -> Optional[Tuple[List[int], List[Hits]]]:
+        if states is None or len(states) != len(paths):
+            states = self._states(paths, parents)
+        self.states = states
+        self._distinct = None
+        if states is None:
+            return None
+        distinct = self._distinct = set(states)
+        columns: List[Hits] = [[None] * len(self.automaton._sets) for _ in self.groups]  # type: ignore[union-attr]
+        for state in distinct:
+            for column, first in zip(columns, self._verdict(state)):
+                column[state] = first
+        return states, columns
 
     def _states(self, paths: Sequence[str], parents: Optional[Sequence[int]]) -> Optional[List[int]]:
         automaton = self.automaton
@@ -243,7 +266,7 @@ class Matcher:
         states = self.states
         if self.automaton is not None and states is not None and len(states) == len(paths):
             try:
-                distinct = set(states).union(self.automaton.run(path) for path in extra)
+                distinct = (self._distinct or set(states)).union(self.automaton.run(path) for path in extra)
                 reached: Set[int] = set()
                 for state in distinct:
                     reached.update(self.automaton.accepted(state))

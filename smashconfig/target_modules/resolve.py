@@ -7,15 +7,17 @@ several paths is targeted when any of its paths is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import compress
-from typing import Any, List, Optional, Union
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 from smashconfig.errors import TargetModulesError
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE, normalize_target_modules
 from smashconfig.target_modules.automaton import TooManyStates
 from smashconfig.target_modules.patterns import Matcher, PatternSet
 from smashconfig.target_modules.tree import ModuleIndex, index_modules, index_with_states
+
+Hits = List[Optional[int]]
 
 
 @dataclass
@@ -31,17 +33,30 @@ class Resolution:
     index: ModuleIndex
     include: PatternSet
     exclude: PatternSet
-    include_hit: List[Optional[int]]
-    exclude_hit: List[Optional[int]]
     targeted: List[int]
     unmatched_include: List[str]
     unmatched_exclude: List[str]
+    _hits: Callable[[], Tuple[Hits, Hits]] = field(repr=False, compare=False)
+    """``(include_hit, exclude_hit)``, computed when first asked for (planning rarely needs them)."""
+    _lists: Optional[Tuple[Hits, Hits]] = field(default=None, repr=False, compare=False)
+
+    @property
+    def include_hit(self) -> Hits:
+        return self._hit_lists()[0]
+
+    @property
+    def exclude_hit(self) -> Hits:
+        return self._hit_lists()[1]
+
+    def _hit_lists(self) -> Tuple[Hits, Hits]:
+        if self._lists is None:
+            self._lists = self._hits()
+        return self._lists
 
     @property
     def paths(self) -> List[str]:
         """Targeted paths, in ``named_modules()`` order."""
-        paths = self.index.paths
-        return [paths[i] for i in self.targeted]
+        return list(map(self.index.paths.__getitem__, self.targeted))
 
 
 def resolve(
@@ -67,28 +82,49 @@ def resolve(
             matcher.automaton = None
             index = index_modules(model)
     paths = index.paths
-    include_hit, exclude_any = matcher.hits(paths, index.parents, states)
-    exclude_hit = [None if i is None else e for i, e in zip(include_hit, exclude_any)]
-    targeted = list(compress(range(len(paths)), [i is not None and e is None for i, e in zip(include_hit, exclude_any)]))
+    found = matcher.columns(paths, index.parents, states)
+    if found is not None:  # decided per automaton state: a few list operations over all modules
+        targeted, hits = _by_state(*found)
+        first_hits: List[Hits] = [[], []]  # ``matched`` reads the states instead
+    else:
+        first_hits = matcher.hits(paths, index.parents, states)
+        include_hit, exclude_any = first_hits
+        exclude_hit = [None if i is None else e for i, e in zip(include_hit, exclude_any)]
+        targeted = list(compress(range(len(paths)), [i is not None and e is None for i, e in zip(include_hit, exclude_any)]))
+        hits = lambda: (include_hit, exclude_hit)  # noqa: E731
     alias_paths = list(index.aliases)
     alias_hits = [matcher.first(alias) for alias in alias_paths]
     if alias_paths:
-        targeted = _targeted_through_aliases(index, alias_hits, include_hit, exclude_hit, targeted)
+        hit_lists = hits()
+        targeted = _targeted_through_aliases(index, alias_hits, *hit_lists, targeted)
+        hits = lambda: hit_lists  # noqa: E731
     unmatched = []
-    for g, (patterns, hits) in enumerate(((include, include_hit), (exclude, exclude_any))):
-        matched = matcher.matched(g, paths, hits, alias_paths, [h[g] for h in alias_hits])
+    for g, (patterns, firsts) in enumerate(zip((include, exclude), first_hits)):
+        matched = matcher.matched(g, paths, firsts, alias_paths, [h[g] for h in alias_hits])
         unmatched.append([p for k, p in enumerate(patterns.patterns) if k not in matched])
     return Resolution(
         target_modules=normal,
         index=index,
         include=include,
         exclude=exclude,
-        include_hit=include_hit,
-        exclude_hit=exclude_hit,
         targeted=targeted,
         unmatched_include=unmatched[0],
         unmatched_exclude=unmatched[1],
+        _hits=hits,
     )
+
+
+def _by_state(states: List[int], columns: List[Hits]) -> Tuple[List[int], Callable[[], Tuple[Hits, Hits]]]:
+    """``targeted``, and how to list ``include_hit`` and ``exclude_hit``, from each module's state
+    and the first hits per state."""
+    include_column, exclude_column = columns
+    chosen = [i is not None and e is None for i, e in zip(include_column, exclude_column)]
+
+    def hits() -> Tuple[Hits, Hits]:
+        excluded = [None if i is None else e for i, e in zip(include_column, exclude_column)]
+        return list(map(include_column.__getitem__, states)), list(map(excluded.__getitem__, states))
+
+    return list(compress(range(len(states)), map(chosen.__getitem__, states))), hits
 
 
 def _targeted_through_aliases(

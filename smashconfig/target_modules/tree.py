@@ -105,7 +105,7 @@ def index_modules(model: Any) -> ModuleIndex:
 def index_with_states(model: Any, automaton: Any) -> Tuple[ModuleIndex, List[int]]:
     """:func:`index_modules`, and each module's state in ``automaton`` (a ``GlobAutomaton``), in one walk.
 
-    A module's state is its parent's stepped over ``"." + name`` (``automaton.name_steps``
+    A module's state is its parent's stepped over ``"." + name`` (``automaton.transitions``
     memoises those steps), so matching costs about one dictionary lookup per module.
     """
     walk = _Walk(automaton)
@@ -142,46 +142,49 @@ class _Walk:
         self.modules: List[nn.Module] = []
         self.parents: List[int] = []
         self.states: List[int] = []
-        self.seen: set = set()
+        self.seen: set = {None}  # a None child is skipped by the test for modules already seen
         self.shared: List[Tuple[str, nn.Module]] = []
 
     def run(self, root: "nn.Module", prefix: str, position: int, state: Optional[int]) -> None:
+        """Walk ``root``'s submodules; ``prefix`` is ``root``'s path and a dot, ``position`` its index."""
         automaton, seen, note_shared = self.automaton, self.seen, self.shared.append
         add_path, add_module, add_parent = self.paths.append, self.modules.append, self.parents.append
         add_seen, add_state = seen.add, self.states.append
-        steps = automaton.name_steps if automaton is not None else None
-        stack = [(iter(root._modules.items()), prefix, position, state)]
+        child_state = automaton.child if automaton is not None else None
+        by_state = automaton.by_state if automaton is not None else None
+        steps = automaton.transitions(state) if automaton is not None else None
+        here = None  # the state of the module just listed (stays None without an automaton)
+        # the frame being walked lives in locals; the frames above it wait on the stack
+        items = iter(root._modules.items())
+        stack = []
         push, pop = stack.append, stack.pop
-        count = len(self.paths)
-        while stack:
-            items, prefix, position, state = stack[-1]
+        while True:
             for name, child in items:
-                if child is None:
-                    continue
                 if child in seen:
-                    note_shared((prefix + name, child))
+                    if child is not None:
+                        note_shared((prefix + name, child))
                     continue
                 add_seen(child)
                 path = prefix + name
                 add_path(path)
                 add_module(child)
                 add_parent(position)
-                here = None
                 if steps is not None:
-                    if state is None:
-                        here = automaton.run(name)
-                    else:
-                        here = steps.get((state, name))
-                        if here is None:
-                            here = automaton.child(state, name)
+                    here = steps.get(name)
+                    if here is None:
+                        here = child_state(state, name)
                     add_state(here)
-                count += 1
                 children = child._modules
                 if children:
-                    push((iter(children.items()), path + ".", count - 1, here))
+                    push((items, prefix, position, state, steps))
+                    items, prefix, position, state = iter(children.items()), path + ".", len(self.paths) - 1, here
+                    if steps is not None:
+                        steps = by_state[here]
                     break
             else:
-                pop()
+                if not stack:
+                    return
+                items, prefix, position, state, steps = pop()
 
 
 def _alias_paths(paths: List[str], modules: List["nn.Module"], shared: List[Tuple[str, Any]]) -> Dict[str, int]:
