@@ -12,6 +12,7 @@ from torch import nn
 
 from smashconfig.target_modules.automaton import GlobAutomaton
 from smashconfig.target_modules.tree import ModuleIndex, index_modules, index_with_states
+from test_matcher_properties import every_path
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PATTERNS = ["*.1?", "model.layers.1.*", "*[!a]b", "*.a*", "a", "??.*", "*.*.*.*"]
@@ -22,20 +23,6 @@ def node(**children: nn.Module) -> nn.Module:
     for name, child in children.items():
         module.add_module(name, child)
     return module
-
-
-def paths_of_every_module(model: nn.Module) -> List[Tuple[str, nn.Module]]:
-    """Every (path, module) pair in pre-order, a shared module at each of its paths (acyclic models)."""
-    out: List[Tuple[str, nn.Module]] = []
-
-    def walk(module: nn.Module, prefix: str) -> None:
-        for name, child in module._modules.items():
-            if child is not None:
-                out.append((prefix + name, child))
-                walk(child, prefix + name + ".")
-
-    walk(model, "")
-    return out
 
 
 def check(model: nn.Module) -> ModuleIndex:
@@ -50,7 +37,7 @@ def check(model: nn.Module) -> ModuleIndex:
         assert (path.rpartition(".")[0] if parent < 0 else index.paths[parent]) == path.rpartition(".")[0]
         assert states[i] == automaton.run(path), path
     listed = {path for path, _ in named}
-    others = {path: module for path, module in paths_of_every_module(model) if path not in listed}
+    others = {path: module for path, module in every_path(model) if path not in listed}
     assert {alias: index.modules[k] for alias, k in index.aliases.items()} == others
     return index
 
