@@ -68,7 +68,7 @@ def test_without_the_automaton_the_decisions_are_the_same(rules, listed):
     # a rule long enough that no automaton is built for the rules: the matcher decides path by path
     too_long = {"include": ["*" + "x?" * (AUTOMATON_POSITIONS // 2)], "bits": 3}
     matcher = check(rules + [too_long], listed)
-    assert matcher.matching_rules_by_state(listed[0]) is None
+    assert matcher.rules_matching_any(listed) is None
 
 
 def test_modules_in_one_state_share_one_decision():

@@ -6,7 +6,7 @@ own value does. Rules never change what is targeted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from smashconfig.target_modules.patterns import Matcher, PatternSet
 
@@ -87,30 +87,42 @@ class OverrideMatcher:
 
     def matching_rules(self, path: str) -> Tuple[int, ...]:
         """The rules (0-based, ascending) that match the module at ``path``."""
-        found = self.matching_rules_by_state(path)
-        if found is None:
-            return tuple(r for r in range(len(self.rules)) if self.rule_matches(r, path))
-        return found
-
-    def matching_rules_by_state(self, path: str) -> Optional[Tuple[int, ...]]:
-        """:meth:`matching_rules`, looked up once per automaton state; ``None`` without an automaton."""
         state = self._state(path)
         if state is None:
+            return tuple(r for r in range(len(self.rules)) if self.rule_matches(r, path))
+        return self._rules_for(state)
+
+    def rules_matching_any(self, paths: Sequence[str]) -> Optional[Set[int]]:
+        """The rules that match at least one of ``paths``, looked up once per automaton state;
+        ``None`` without an automaton."""
+        together = self._together
+        if together is None:
             return None
-        found = self._rules_by_state.get(state)
-        if found is None:
-            found = self._rules_by_state[state] = self._rules_in(state)
-        return found
+        states = set(map(together.path_states.get, paths))  # paths already seen cost one lookup
+        if None in states:
+            states.discard(None)
+            for path in paths:
+                if path not in together.path_states:
+                    state = self._state(path)
+                    if state is None:
+                        return None
+                    states.add(state)
+        return set().union(*map(self._rules_for, states))
 
     def values(self, path: str, base: Mapping[str, Any]) -> ModuleValues:
         """The effective values of the module at ``path``, starting from the algorithm's ``base`` values
         (the same ``base`` for every call on one matcher)."""
-        state = self._state(path)
-        if state is not None:
-            found = self._by_state.get(state)
-            if found is None:
-                found = self._by_state[state] = self._decided(self._deciding_in(state), base)
-            return found
+        together = self._together
+        if together is not None:
+            state = together.path_states.get(path)
+            if state is None:
+                state = together.step_to(path)
+            if state is not None:
+                found = self._by_state.get(state)
+                if found is None:
+                    found = self._by_state[state] = self._decided(self._deciding_in(state), base)
+                return found
+            self._together = None  # too many states: match path by path from now on
         deciding = tuple(self._deciding_rule(path, patterns, owners) for _, patterns, owners in self._by_name)
         return self._decided(deciding, base)
 
@@ -124,6 +136,12 @@ class OverrideMatcher:
             self._together = None
         return state
 
+    def _rules_for(self, state: int) -> Tuple[int, ...]:
+        found = self._rules_by_state.get(state)
+        if found is None:
+            found = self._rules_by_state[state] = self._rules_in(state)
+        return found
+
     def _rules_in(self, state: int) -> Tuple[int, ...]:
         """The rules matching every module in ``state``: an include matches, no exclude does."""
         verdict = self._together.verdict(state)  # type: ignore[union-attr]
@@ -131,10 +149,7 @@ class OverrideMatcher:
 
     def _deciding_in(self, state: int) -> Tuple[Optional[int], ...]:
         """Per hyperparameter, the last matching rule that sets it, for every module in ``state``."""
-        found = self._rules_by_state.get(state)
-        if found is None:
-            found = self._rules_by_state[state] = self._rules_in(state)
-        matching = set(found)
+        matching = set(self._rules_for(state))
         return tuple(next((r for r in setters if r in matching), None) for setters in self._setters)
 
     def _decided(self, deciding: Tuple[Optional[int], ...], base: Mapping[str, Any]) -> ModuleValues:
@@ -176,19 +191,17 @@ def _together(rules: Sequence[Rule]) -> Optional[Matcher]:
 def rules_matching_nothing(matcher: OverrideMatcher, paths: Sequence[str], known: Iterable[int] = ()) -> List[int]:
     """The rules (0-based) that match none of ``paths``; ``known`` ones are known to match.
 
-    One scan, stopping when every rule has matched: each path's matching rules are looked up
-    once per automaton state or, without an automaton, each path is matched against the
-    combined includes of the rules still unseen (the set shrinks as rules are seen).
+    The rules matching each automaton state are looked up once per state or, without an
+    automaton, each path is matched against the combined includes of the rules still unseen
+    (the set shrinks as rules are seen), stopping when every rule has matched.
     """
     unseen = set(range(len(matcher.rules))).difference(known)
-    for k, path in enumerate(paths):
-        if not unseen:
-            return []
-        hit = matcher.matching_rules_by_state(path)
-        if hit is None:
-            return _unseen_by_combined(matcher, paths[k:], sorted(unseen))
-        unseen.difference_update(hit)
-    return sorted(unseen)
+    if not unseen:
+        return []
+    matching = matcher.rules_matching_any(paths)
+    if matching is None:
+        return _unseen_by_combined(matcher, paths, sorted(unseen))
+    return sorted(unseen - matching)
 
 
 def _unseen_by_combined(matcher: OverrideMatcher, paths: Sequence[str], unseen: List[int]) -> List[int]:

@@ -95,7 +95,8 @@ class Matcher:
             self.automaton = GlobAutomaton(flat)
         self._verdicts: Dict[int, Tuple[Optional[int], ...]] = {}
         self.states: Optional[List[int]] = None
-        self._path_states: Dict[str, int] = {}
+        self.path_states: Dict[str, int] = {}
+        """Path → automaton state, for every path :meth:`state_of` has stepped to."""
         self._distinct: Optional[Set[int]] = None
         self._has_literals = any(group.literal for group in self.groups)
 
@@ -128,17 +129,22 @@ class Matcher:
         Paths are stepped from their parent's state, remembered by path, so the paths of one
         model cost about one dictionary lookup each, called in any order.
         """
-        known = self._path_states
+        known = self.path_states
         state = known.get(path)
         if state is not None:
             return state
+        return self.step_to(path)
+
+    def step_to(self, path: str) -> Optional[int]:
+        """:meth:`state_of` a path not stepped to yet."""
+        known = self.path_states
         automaton = self.automaton
         if automaton is None or self._has_literals:
             return None
         parent, dot, name = path.rpartition(".")
         above = known.get(parent) if dot else None
         if above is not None:
-            state = automaton.transitions(above).get(name)
+            state = automaton.by_state[above].get(name)
             if state is None:
                 state = self._stepped(automaton.child, above, name)
         else:
@@ -156,7 +162,7 @@ class Matcher:
 
     def _walk_down(self, path: str) -> int:
         """The state of ``path``, from its nearest ancestor with a known state (each one on the way remembered)."""
-        automaton, known = self.automaton, self._path_states
+        automaton, known = self.automaton, self.path_states
         pending: List[Tuple[str, str]] = []
         head = path
         while True:
