@@ -94,9 +94,9 @@ class TorchAO(Algorithm):
     def skip_reason(self, path: str, module: "nn.Module", params: Mapping[str, Any]) -> Optional[str]:
         import torch.nn as nn
 
-        kind = type(module).__name__
         if self.is_changed(module):
-            return f"{kind} is already quantized"
+            return f"{type(module).__name__} is already quantized"
+        kind = type(module).__name__
         if isinstance(module, nn.Linear):
             if isinstance(module, nn.modules.linear.NonDynamicallyQuantizableLinear):
                 return f"{kind} is read directly by MultiheadAttention, which torchao does not quantize"
@@ -121,7 +121,10 @@ class TorchAO(Algorithm):
 
     def is_changed(self, module: "nn.Module") -> bool:
         """A module holding a torchao quantized tensor (``Int8Tensor``, ``Float8Tensor``, ...), told without importing torchao."""
-        return any(p is not None and type(p).__module__.startswith("torchao.") for p in module._parameters.values())
+        for p in module._parameters.values():
+            if p is not None and type(p).__module__.startswith("torchao."):
+                return True
+        return False
 
     # ----- checks before anything changes ---------------------------------------------------------
 

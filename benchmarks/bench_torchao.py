@@ -130,7 +130,8 @@ def side_by_side(label: str) -> Dict[str, Any]:
 
     from smashconfig import SmashConfig, smash
     from smashconfig.cli.models import minilm
-    from smashconfig.cli.smash_command import cosine, weight_bytes
+    from smashconfig.apply.sizes import weight_bytes
+    from smashconfig.cli.smash_command import cosine
 
     logging.getLogger("smashconfig").setLevel(logging.WARNING)
     config = SIDE_BY_SIDE[label]

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
 
-from smashconfig.target_modules.tree import components, index_modules
+from smashconfig.target_modules.tree import ModuleIndex, components, index_modules
 
 if TYPE_CHECKING:
     import torch
@@ -35,11 +35,12 @@ _OTHER, _CONTAINER, _OBJECT = 0, 1, 2
 class ModelSnapshot:
     """References to everything needed to restore a model (or pipeline) in place."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, index: Optional[ModuleIndex] = None) -> None:
+        """``index``: the model's modules, when the caller has just indexed them."""
         with paused_gc():
-            self._take(model)
+            self._take(model, index if index is not None else index_modules(model))
 
-    def _take(self, model: Any) -> None:
+    def _take(self, model: Any, index: ModuleIndex) -> None:
         import torch
         from torch import nn
 
@@ -51,7 +52,6 @@ class ModelSnapshot:
         self._seen_objects: set = set()
         self._seen_containers: set = set()
         roots = components(model)
-        index = index_modules(model)
         paths = ([""] if "" in roots else []) + index.paths
         modules = ([roots[""]] if "" in roots else []) + index.modules
         held: List[Any] = []
