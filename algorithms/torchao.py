@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from smashconfig.algorithms.torchao_state import install_state_hooks, is_tensor_subclass
+from smashconfig.algorithms.torchao_state import install_model_state_hooks, install_state_hooks, is_tensor_subclass
 from smashconfig.algorithms.torchao_types import (
     ACT_MAPPINGS,
     GRANULARITIES,
@@ -210,9 +210,9 @@ class TorchAO(Algorithm):
                     return False
                 if track is not None:
                     track(path)
-                install_state_hooks(module)
                 return True
 
+            install_model_state_hooks(roots[head])
             quantize_(roots[head], config, filter_fn=selected)
         for path, module in experts:
             if track is not None:

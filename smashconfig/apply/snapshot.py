@@ -54,9 +54,7 @@ class ModelSnapshot:
         roots = components(model)
         paths = ([""] if "" in roots else []) + index.paths
         modules = ([roots[""]] if "" in roots else []) + index.modules
-        held: List[Any] = []
-        for module in modules:
-            held.extend(self._record(module))
+        held = self._record_modules(paths, modules)
         if "" not in roots:  # a pipeline: its own attributes are restored like those of a held object
             held.append(model)
         for depth in range(_OBJECT_DEPTH):
@@ -67,17 +65,37 @@ class ModelSnapshot:
                     deeper.extend(self._record(obj))
             held = deeper
         del self._seen_objects, self._seen_containers, self._skip, self._kinds
+
+    def _record_modules(self, paths: List[str], modules: List[Any]) -> List[Any]:
+        """:meth:`_record` every module, and its tensors' flags; returns the plain objects they hold.
+
+        The loop of :meth:`_record`, written out: it runs once per module of the model."""
+        kinds, seen_containers = self._kinds, self._seen_containers
+        add_dict, add_contents = self._dicts.append, self._contents.append
         self._tensors: List[Tuple[str, str, "torch.Tensor", bool, int, int]] = []
-        seen = set()
+        add_tensor = self._tensors.append
+        seen_tensors: set = set()
+        held: List[Any] = []
         for path, module in zip(paths, modules):
             attributes = module.__dict__
-            for tensors in (attributes["_parameters"], attributes["_buffers"]):
+            saved = attributes.copy()
+            add_dict((module, type(module), attributes, saved))
+            for value in saved.values():
+                kind = kinds.get(type(value))
+                if kind is None:
+                    kind = kinds[type(value)] = self._kind(value)
+                if kind == _CONTAINER:
+                    if value and id(value) not in seen_containers:
+                        seen_containers.add(id(value))
+                        add_contents((value, value.copy()))
+                elif kind == _OBJECT:
+                    held.append(value)
+            for tensors in (saved["_parameters"], saved["_buffers"]):
                 for name, tensor in tensors.items():
-                    if tensor is not None and id(tensor) not in seen:
-                        seen.add(id(tensor))
-                        self._tensors.append(
-                            (path, name, tensor, tensor.requires_grad, tensor._version, _data_ptr(tensor))
-                        )
+                    if tensor is not None and id(tensor) not in seen_tensors:
+                        seen_tensors.add(id(tensor))
+                        add_tensor((path, name, tensor, tensor.requires_grad, tensor._version, _data_ptr(tensor)))
+        return held
 
     def _record(self, obj: Any) -> List[Any]:
         """Record ``obj``'s class, attribute dict and non-empty containers; return the plain objects it holds."""

@@ -169,10 +169,7 @@ class Algorithm:
         return missing
 
     def check_backend(self) -> None:
-        """Raise :class:`MissingBackendError` naming the extra to install when a backend is missing
-        (once found installed, the packages are not looked up again)."""
-        if getattr(self, "_backend_found", False):
-            return
+        """Raise :class:`MissingBackendError` naming the extra to install when a backend is missing."""
         missing = self.missing_packages()
         if missing:
             raise MissingBackendError(
@@ -180,7 +177,6 @@ class Algorithm:
                 f"install it with: {self.install_hint()}",
                 key=self.name,
             )
-        self._backend_found = True
 
     def import_backend(self) -> None:
         """Import ``backend_modules`` now, so a broken install fails before the model changes

@@ -133,22 +133,27 @@ def infer_default_targets(
     heads = output_heads(model, index) if heads is None else heads
     rules: List[str] = []
     intended: List[int] = []
+    add_rule, add_intended = rules.append, intended.append
     outside = f"default: outside the {what} ({', '.join(scope)})" if scope else ""
-    by_type: Dict[type, Tuple[bool, str]] = {}  # selected_by_default depends on the module, its words on the type
+    owner, selected = acting.owner, algorithm.selected_by_default
+    words: Dict[Tuple[type, bool], str] = {}  # whether a module is selected depends on it; the words on its type
     for i, (path, module) in enumerate(zip(index.paths, index.modules)):
         if scope is not None and path.split(".", 1)[0] not in scope:
-            rules.append(outside)
+            add_rule(outside)
         elif path in heads:
-            rules.append(f"default: excluded as the output head ({heads[path]})")
+            add_rule(f"default: excluded as the output head ({heads[path]})")
         elif module._modules and is_container(module):
-            rules.append("default: container")
-        elif acting.owner(i) is not None:
-            rules.append(f"default: {acting.owner(i)}")
-        elif algorithm.selected_by_default(path, module):
-            intended.append(i)
-            rules.append(_rule_words(by_type, algorithm.name, module, True))
+            add_rule("default: container")
+        elif owner(i) is not None:
+            add_rule(f"default: {owner(i)}")
         else:
-            rules.append(_rule_words(by_type, algorithm.name, module, False))
+            chosen = selected(path, module)
+            if chosen:
+                add_intended(i)
+            text = words.get((type(module), chosen))
+            if text is None:
+                text = words[type(module), chosen] = _rule_words(algorithm.name, type(module).__name__, chosen)
+            add_rule(text)
     if not intended:
         raise NoTargetsError(
             f"{algorithm.name}_target_modules is None, and {type(model).__name__} has no module that "
@@ -162,13 +167,8 @@ def infer_default_targets(
     return DefaultTargets(target_modules, index, rules, heads, list(folded.values()))
 
 
-def _rule_words(cache: Dict[type, Tuple[bool, str]], name: str, module: "nn.Module", selected: bool) -> str:
-    words = cache.get(type(module))
-    if words is None or words[0] != selected:
-        kind = type(module).__name__
-        text = f"default: {name} targets {kind} by default" if selected else f"default: {name} does not target {kind} by default"
-        words = cache[type(module)] = (selected, text)
-    return words[1]
+def _rule_words(name: str, kind: str, selected: bool) -> str:
+    return f"default: {name} targets {kind} by default" if selected else f"default: {name} does not target {kind} by default"
 
 
 def default_components(roots: Dict[str, "nn.Module"]) -> Tuple[Optional[List[str]], str]:
@@ -210,17 +210,24 @@ def exact_pattern_members(index: ModuleIndex, chosen: List[int]) -> Dict[str, Li
     tails: Dict[str, int] = {}  # last name → how many patterns end in it
     check_all = False
     paths = index.paths
+    folded_parents: Dict[str, str] = {}  # siblings share their parent's folded path: fold it once
     for i in chosen:
         path = paths[i]
-        pattern = _folded(path)
+        parent, _, name = path.rpartition(".")
+        if parent:
+            prefix = folded_parents.get(parent)
+            if prefix is None:
+                prefix = folded_parents[parent] = _folded(parent) + "."
+            pattern = prefix + ("*" if name.isdigit() else escape_glob(name))
+        else:
+            pattern = _folded(path)
         members = groups.get(pattern)
         if members is None:
             groups[pattern] = members = []
-            tail = path.rpartition(".")[2]
-            if tail.isdigit():
+            if name.isdigit():
                 check_all = True
             else:
-                tails[tail] = 1
+                tails[name] = 1
         members.append(i)
     chosen_set = set(chosen)
     candidates = [
@@ -249,9 +256,6 @@ def exact_pattern_members(index: ModuleIndex, chosen: List[int]) -> Dict[str, Li
     return exact
 
 
-_NUMBERED = re.compile(r"(?:(?<=\.)|^)\d+(?=\.|$)")
-
-
 def _folded(path: str) -> str:
     """``path`` as a glob with ``*`` in place of each all-digit component."""
-    return _NUMBERED.sub("*", escape_glob(path))
+    return ".".join("*" if part.isdigit() else part for part in escape_glob(path).split("."))
