@@ -43,6 +43,13 @@ def smash(
     step and the module, and any tensor the step wrote into rather than replaced.
     """
     refuse_smashed(model)
+    # nothing planned or recorded here is garbage: collections walking the whole model meanwhile are wasted
+    with paused_gc():
+        return _smash(model, config, calibration_data, strict)
+
+
+def _smash(model: Any, config: Union["SmashConfig", SmashPlan, Mapping[str, Any]], calibration_data: Any, strict: bool) -> Any:
+    """:func:`smash` with the model indexed once, for the plan, the snapshot and the modes."""
     index = index_modules(model)
     if isinstance(config, SmashPlan):
         plan, registry = config, default_registry()

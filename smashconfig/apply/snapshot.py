@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
+from itertools import compress
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from smashconfig.target_modules.tree import ModuleIndex, components, index_modules
 
@@ -70,26 +72,30 @@ class ModelSnapshot:
         """:meth:`_record` every module, and its tensors' flags; returns the plain objects they hold.
 
         The loop of :meth:`_record`, written out: it runs once per module of the model."""
-        kinds, seen_containers = self._kinds, self._seen_containers
+        seen_containers = self._seen_containers
         add_dict, add_contents = self._dicts.append, self._contents.append
         self._tensors: List[Tuple[str, str, "torch.Tensor", bool, int, int]] = []
         add_tensor = self._tensors.append
         seen_tensors: set = set()
         held: List[Any] = []
+        # modules of one class mostly hold the same types of values in the same order: which values
+        # are containers and which plain objects is worked out once per such sequence of types
+        layouts: Dict[Tuple[type, ...], Tuple[Callable[[List[Any]], Tuple[Any, ...]], ...]] = {}
         for path, module in zip(paths, modules):
             attributes = module.__dict__
             saved = attributes.copy()
             add_dict((module, type(module), attributes, saved))
-            for value in saved.values():
-                kind = kinds.get(type(value))
-                if kind is None:
-                    kind = kinds[type(value)] = self._kind(value)
-                if kind == _CONTAINER:
-                    if value and id(value) not in seen_containers:
-                        seen_containers.add(id(value))
-                        add_contents((value, value.copy()))
-                elif kind == _OBJECT:
-                    held.append(value)
+            values = list(saved.values())
+            types = tuple(map(type, values))
+            layout = layouts.get(types)
+            if layout is None:
+                layout = layouts[types] = self._layout(values)
+            containers, objects = layout[0](values), layout[1](values)
+            for value in compress(containers, map(bool, containers)):
+                if id(value) not in seen_containers:
+                    seen_containers.add(id(value))
+                    add_contents((value, value.copy()))
+            held.extend(objects)
             for tensors in (saved["_parameters"], saved["_buffers"]):
                 for name, tensor in tensors.items():
                     if tensor is not None and id(tensor) not in seen_tensors:
@@ -97,17 +103,25 @@ class ModelSnapshot:
                         add_tensor((path, name, tensor, tensor.requires_grad, tensor._version, _data_ptr(tensor)))
         return held
 
+    def _layout(self, values: List[Any]) -> Tuple[Callable[[List[Any]], Tuple[Any, ...]], ...]:
+        """Two functions picking, out of an attribute dict's values in this order of types, the
+        containers and the plain objects."""
+        kinds = [self._kind_of(value) for value in values]
+        return tuple(_picker([k for k, kind in enumerate(kinds) if kind == wanted]) for wanted in (_CONTAINER, _OBJECT))
+
+    def _kind_of(self, value: Any) -> int:
+        kind = self._kinds.get(type(value))
+        if kind is None:
+            kind = self._kinds[type(value)] = self._kind(value)
+        return kind
+
     def _record(self, obj: Any) -> List[Any]:
         """Record ``obj``'s class, attribute dict and non-empty containers; return the plain objects it holds."""
         attributes = obj.__dict__
         self._dicts.append((obj, type(obj), attributes, attributes.copy()))
         held = []
-        kinds = self._kinds
         for value in attributes.values():
-            cls = type(value)
-            kind = kinds.get(cls)
-            if kind is None:
-                kind = kinds[cls] = self._kind(value)
+            kind = self._kind_of(value)
             if kind == _CONTAINER:
                 if value and id(value) not in self._seen_containers:
                     self._seen_containers.add(id(value))
@@ -146,6 +160,16 @@ class ModelSnapshot:
             if tensor._version != version or _data_ptr(tensor) != pointer:
                 changed.append(f"{path}.{name}" if path else name)
         return changed
+
+
+def _picker(positions: List[int]) -> Callable[[List[Any]], Tuple[Any, ...]]:
+    """A function returning the items of a list at ``positions``, as a tuple."""
+    if not positions:
+        return lambda values: ()
+    if len(positions) == 1:
+        k = positions[0]
+        return lambda values: (values[k],)
+    return itemgetter(*positions)
 
 
 def _data_ptr(tensor: "torch.Tensor") -> int:
