@@ -35,6 +35,7 @@ from smashconfig.errors import PlanError
 if TYPE_CHECKING:
     from torch import nn
 
+    from smashconfig.apply.memory import FreeMemoryReleaser
     from smashconfig.contract.step import StepInput
 
 SUPPORTED = "Linear layers, and fused MoE experts (3-D weights) where their CPU forward runs quantized"
@@ -161,9 +162,12 @@ class TorchAO(Algorithm):
         """Each group of modules with its own quantization type, reporting the module being quantized."""
         import torch
 
+        from smashconfig.apply.memory import FreeMemoryReleaser
+
+        releaser = FreeMemoryReleaser()  # the originals stay alive for rollback: give back the holes between them
         with torch.no_grad():
             for group in step.groups:
-                self._quantize(step.model, group.paths, group.params, step.progress)
+                self._quantize(step.model, group.paths, group.params, step.progress, releaser)
 
     def rebuild(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
         """Quantize meta stand-ins of the weights from the same config: the structure, no values."""
@@ -185,9 +189,11 @@ class TorchAO(Algorithm):
         targets: Sequence[str],
         params: Mapping[str, Any],
         track: Optional[Callable[[Optional[str]], None]] = None,
+        releaser: Optional["FreeMemoryReleaser"] = None,
     ) -> None:
         """One ``quantize_`` per model (per component of a pipeline), its ``filter_fn`` selecting exactly
-        ``targets``; fused experts found among them are quantized parameter by parameter after."""
+        ``targets``; fused experts found among them are quantized parameter by parameter after.
+        ``releaser`` is told the bytes of each weight about to be quantized."""
         from torchao.quantization import FqnToConfig, quantize_
 
         from smashconfig.target_modules.tree import components
@@ -210,6 +216,8 @@ class TorchAO(Algorithm):
                     return False
                 if track is not None:
                     track(path)
+                if releaser is not None:
+                    releaser.processed(sum(w.nbytes for _, w in _quantized_parameters(module)))
                 return True
 
             install_model_state_hooks(roots[head])

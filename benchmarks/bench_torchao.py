@@ -10,8 +10,8 @@ Speed and memory. Each method runs in its own fresh process on a freshly built m
   torch inductor's recommended global settings for every module).
 
 Steady state, one torch thread: every worker first runs its own method once on a small model (imports, first-call
-costs), then times one call on the measured model. Memory is what the call adds: peak RSS after
-the call minus RSS just before it. Models: the real all-MiniLM-L6-v2 and a LlamaForCausalLM of
+costs), then times one call on the measured model. Memory is what the call adds: the peak resident
+set during the call minus the resident set just before it (``memprobe.py``). Models: the real all-MiniLM-L6-v2 and a LlamaForCausalLM of
 ``smashconfig.cli.models.TINY_LLAMA_SHAPE`` with 2,000 modules.
 
 Goals: time ours / the better direct <= 1.05 on both; ours' extra memory <= 1.1 x (direct's extra
@@ -31,6 +31,7 @@ import time
 from typing import Any, Callable, Dict, List, Tuple
 
 import common
+import memprobe
 from smashconfig.cli.models import TINY_LLAMA_SHAPE
 
 RUNS = 5
@@ -66,17 +67,6 @@ def build(name: str) -> Any:
     layers = max(1, -(-(2000 - OTHER_MODULES) // MODULES_PER_LAYER)) if name == "llama-2k" else 2
     torch.manual_seed(0)
     return LlamaForCausalLM(LlamaConfig(num_hidden_layers=layers, **TINY_LLAMA_SHAPE)).eval()
-
-
-def _rss() -> int:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
-
-
-def _maxrss() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _call(method: str, model: Any) -> Callable[[], Any]:
@@ -115,10 +105,8 @@ def measure(name: str, method: str) -> Dict[str, Any]:
     model = build(name)
     call = _call(method, model)
     gc.collect()
-    before, t0 = _rss(), time.perf_counter()
-    call()
-    seconds = time.perf_counter() - t0
-    extra = max(0, _maxrss() - before)
+    _, figures = memprobe.measure_call(call)
+    seconds, extra = figures["seconds"], figures["extra"]
     quantized = {n: p for n, p in model.named_parameters() if is_tensor_subclass(p)}
     stored = sum(t.nbytes for n, p in quantized.items() for _, t in components(n, p))
     return {"seconds": seconds, "extra": extra, "quantized": sorted(quantized), "stored_bytes": stored}
