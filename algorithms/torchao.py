@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from smashconfig.algorithms.torchao_state import install_state_hooks, is_tensor_subclass
+from smashconfig.algorithms.torchao_state import install_model_state_hooks, install_state_hooks, is_tensor_subclass
 from smashconfig.algorithms.torchao_types import (
     ACT_MAPPINGS,
     GRANULARITIES,
@@ -35,6 +35,7 @@ from smashconfig.errors import PlanError
 if TYPE_CHECKING:
     from torch import nn
 
+    from smashconfig.apply.memory import FreeMemoryReleaser
     from smashconfig.contract.step import StepInput
 
 SUPPORTED = "Linear layers, and fused MoE experts (3-D weights) where their CPU forward runs quantized"
@@ -94,9 +95,9 @@ class TorchAO(Algorithm):
     def skip_reason(self, path: str, module: "nn.Module", params: Mapping[str, Any]) -> Optional[str]:
         import torch.nn as nn
 
-        kind = type(module).__name__
         if self.is_changed(module):
-            return f"{kind} is already quantized"
+            return f"{type(module).__name__} is already quantized"
+        kind = type(module).__name__
         if isinstance(module, nn.Linear):
             if isinstance(module, nn.modules.linear.NonDynamicallyQuantizableLinear):
                 return f"{kind} is read directly by MultiheadAttention, which torchao does not quantize"
@@ -121,7 +122,10 @@ class TorchAO(Algorithm):
 
     def is_changed(self, module: "nn.Module") -> bool:
         """A module holding a torchao quantized tensor (``Int8Tensor``, ``Float8Tensor``, ...), told without importing torchao."""
-        return any(p is not None and type(p).__module__.startswith("torchao.") for p in module._parameters.values())
+        for p in module._parameters.values():
+            if p is not None and type(p).__module__.startswith("torchao."):
+                return True
+        return False
 
     # ----- checks before anything changes ---------------------------------------------------------
 
@@ -158,9 +162,12 @@ class TorchAO(Algorithm):
         """Each group of modules with its own quantization type, reporting the module being quantized."""
         import torch
 
+        from smashconfig.apply.memory import FreeMemoryReleaser
+
+        releaser = FreeMemoryReleaser()  # the originals stay alive for rollback: give back the holes between them
         with torch.no_grad():
             for group in step.groups:
-                self._quantize(step.model, group.paths, group.params, step.progress)
+                self._quantize(step.model, group.paths, group.params, step.progress, releaser)
 
     def rebuild(self, model: Any, targets: Sequence[str], params: Mapping[str, Any]) -> None:
         """Quantize meta stand-ins of the weights from the same config: the structure, no values."""
@@ -182,9 +189,11 @@ class TorchAO(Algorithm):
         targets: Sequence[str],
         params: Mapping[str, Any],
         track: Optional[Callable[[Optional[str]], None]] = None,
+        releaser: Optional["FreeMemoryReleaser"] = None,
     ) -> None:
         """One ``quantize_`` per model (per component of a pipeline), its ``filter_fn`` selecting exactly
-        ``targets``; fused experts found among them are quantized parameter by parameter after."""
+        ``targets``; fused experts found among them are quantized parameter by parameter after.
+        ``releaser`` is told the bytes of each weight about to be quantized."""
         from torchao.quantization import FqnToConfig, quantize_
 
         from smashconfig.target_modules.tree import components
@@ -207,9 +216,11 @@ class TorchAO(Algorithm):
                     return False
                 if track is not None:
                     track(path)
-                install_state_hooks(module)
+                if releaser is not None:
+                    releaser.processed(sum(w.nbytes for _, w in _quantized_parameters(module)))
                 return True
 
+            install_model_state_hooks(roots[head])
             quantize_(roots[head], config, filter_fn=selected)
         for path, module in experts:
             if track is not None:

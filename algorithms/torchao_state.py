@@ -1,10 +1,12 @@
 """Quantized tensor subclasses in a module's state dict as plain tensors, and back.
 
 torchao keeps a quantized weight as a tensor subclass (``Int8Tensor``, ``Float8Tensor``, ...)
-that safetensors cannot store. Two hooks on each quantized module make its state dict hold
-the subclass's plain component tensors instead (``weight.qdata``, ``weight.scale``, ... as
+that safetensors cannot store. Two hooks on the model that was quantized (each component of a
+pipeline), and on each quantized fused-experts module, make its state dict hold the subclass's
+plain component tensors instead (``weight.qdata``, ``weight.scale``, ... as
 ``__tensor_flatten__`` names them), and rebuild the subclass on load with
-``__tensor_unflatten__``. The non-tensor attributes (block size, dtype, activation
+``__tensor_unflatten__``. Hooks on the model rather than on every quantized layer cost one
+registration instead of thousands. The non-tensor attributes (block size, dtype, activation
 quantization settings) come from the module's current weight, the template that
 ``rebuild`` quantizes on the meta device from the same config, so nothing is pickled and
 every loaded component is checked against the template's name, shape and dtype.
@@ -27,11 +29,38 @@ def is_tensor_subclass(tensor: Any) -> bool:
 
 
 def install_state_hooks(module: "nn.Module") -> None:
-    """Make ``module``'s state dict store its subclass parameters as plain components (once)."""
+    """Make ``module``'s state dict store its own subclass parameters as plain components (once)."""
     if any(hook is flatten_subclasses for hook in module._state_dict_hooks.values()):
         return
     module.register_state_dict_post_hook(flatten_subclasses)
     module.register_load_state_dict_pre_hook(unflatten_subclasses)
+
+
+def install_model_state_hooks(root: "nn.Module") -> None:
+    """Make ``root``'s state dict store every subclass parameter below it as plain components (once)."""
+    if any(hook is flatten_below for hook in root._state_dict_hooks.values()):
+        return
+    root.register_state_dict_post_hook(flatten_below)
+    root.register_load_state_dict_pre_hook(unflatten_below)
+
+
+def _holding_subclasses(root: "nn.Module", prefix: str) -> Iterator[Tuple["nn.Module", str]]:
+    """Each module below ``root`` holding a subclass parameter, with its state-dict prefix."""
+    for path, module in root.named_modules():
+        if any(p is not None and is_tensor_subclass(p) for p in module._parameters.values()):
+            yield module, f"{prefix}{path}." if path else prefix
+
+
+def flatten_below(root: "nn.Module", state_dict: Dict[str, Any], prefix: str, local_metadata: Any) -> None:
+    """State-dict post-hook of a model: :func:`flatten_subclasses` for every module below it."""
+    for module, module_prefix in _holding_subclasses(root, prefix):
+        flatten_subclasses(module, state_dict, module_prefix, local_metadata)
+
+
+def unflatten_below(root: "nn.Module", state_dict: Dict[str, Any], prefix: str, *args: Any) -> None:
+    """Load-state-dict pre-hook of a model: :func:`unflatten_subclasses` for every module below it."""
+    for module, module_prefix in list(_holding_subclasses(root, prefix)):
+        unflatten_subclasses(module, state_dict, module_prefix, *args)
 
 
 def components(key: str, tensor: "torch.Tensor") -> Iterator[Tuple[str, "torch.Tensor"]]:

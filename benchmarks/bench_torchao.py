@@ -10,8 +10,8 @@ Speed and memory. Each method runs in its own fresh process on a freshly built m
   torch inductor's recommended global settings for every module).
 
 Steady state, one torch thread: every worker first runs its own method once on a small model (imports, first-call
-costs), then times one call on the measured model. Memory is what the call adds: peak RSS after
-the call minus RSS just before it. Models: the real all-MiniLM-L6-v2 and a LlamaForCausalLM of
+costs), then times one call on the measured model. Memory is what the call adds: the peak resident
+set during the call minus the resident set just before it (``memprobe.py``). Models: the real all-MiniLM-L6-v2 and a LlamaForCausalLM of
 ``smashconfig.cli.models.TINY_LLAMA_SHAPE`` with 2,000 modules.
 
 Goals: time ours / the better direct <= 1.05 on both; ours' extra memory <= 1.1 x (direct's extra
@@ -31,6 +31,7 @@ import time
 from typing import Any, Callable, Dict, List, Tuple
 
 import common
+import memprobe
 from smashconfig.cli.models import TINY_LLAMA_SHAPE
 
 RUNS = 5
@@ -66,17 +67,6 @@ def build(name: str) -> Any:
     layers = max(1, -(-(2000 - OTHER_MODULES) // MODULES_PER_LAYER)) if name == "llama-2k" else 2
     torch.manual_seed(0)
     return LlamaForCausalLM(LlamaConfig(num_hidden_layers=layers, **TINY_LLAMA_SHAPE)).eval()
-
-
-def _rss() -> int:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
-
-
-def _maxrss() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _call(method: str, model: Any) -> Callable[[], Any]:
@@ -115,10 +105,8 @@ def measure(name: str, method: str) -> Dict[str, Any]:
     model = build(name)
     call = _call(method, model)
     gc.collect()
-    before, t0 = _rss(), time.perf_counter()
-    call()
-    seconds = time.perf_counter() - t0
-    extra = max(0, _maxrss() - before)
+    _, figures = memprobe.measure_call(call)
+    seconds, extra = figures["seconds"], figures["extra"]
     quantized = {n: p for n, p in model.named_parameters() if is_tensor_subclass(p)}
     stored = sum(t.nbytes for n, p in quantized.items() for _, t in components(n, p))
     return {"seconds": seconds, "extra": extra, "quantized": sorted(quantized), "stored_bytes": stored}
@@ -130,7 +118,8 @@ def side_by_side(label: str) -> Dict[str, Any]:
 
     from smashconfig import SmashConfig, smash
     from smashconfig.cli.models import minilm
-    from smashconfig.cli.smash_command import cosine, weight_bytes
+    from smashconfig.apply.sizes import weight_bytes
+    from smashconfig.cli.smash_command import cosine
 
     logging.getLogger("smashconfig").setLevel(logging.WARNING)
     config = SIDE_BY_SIDE[label]
@@ -160,7 +149,7 @@ def main() -> int:
         for (name, method), found in runs.items():
             found.append(common.run_function(measure, name, method, timeout=900))
             print(f"bench_torchao: {name} {method} run {round_ + 1}: {found[-1]['seconds']:.3f} s", flush=True)
-    rows, goals = [], []
+    rows, goals, atomicity = [], [], []
     for name, label in MODELS.items():
         paths = {tuple(r["quantized"]) for k in methods for r in runs[(name, k)]}
         if len(paths) != 1:
@@ -181,8 +170,15 @@ def main() -> int:
         goals.append(common.goal(f"{label}: extra memory <= {MEMORY_GOAL} x (direct's extra + quantized bytes)",
                                  f"{extra['ours'] / MIB:.1f} MiB vs {MEMORY_GOAL} x {floor / MIB:.1f} MiB "
                                  f"({stored / MIB:.1f} MiB quantized)", extra["ours"] <= MEMORY_GOAL * floor))
+        better_extra = min(extra["direct"], extra["direct_default"])
+        atomicity.append(f"- {label}: smash with torchao adds {extra['ours'] / MIB:.1f} MiB at its peak, `quantize_` "
+                         f"directly {better_extra / MIB:.1f} MiB; the quantized tensors are {stored / MIB:.1f} MiB.")
     compared = {label: common.run_function(side_by_side, label, timeout=900) for label in SIDE_BY_SIDE}
+    side_rows = []
     for label, r in compared.items():
+        side_rows.append({"config": label, "weights (state dict)": f"{r['before'] / MIB:.1f} -> {r['after'] / MIB:.1f} MiB",
+                          "cosine vs float, min / mean": f"{r['cos_min']:.5f} / {r['cos_mean']:.5f}",
+                          "smash (steady state)": common.fmt_s(r["seconds"]), "forward": common.fmt_s(r["forward"])})
         rows.append({"model": "MiniLM side by side", "method": label, "best (s)": common.fmt_s(r["seconds"]),
                      "weights": f"{r['before'] / MIB:.1f} -> {r['after'] / MIB:.1f} MiB",
                      "cosine vs float (min / mean)": f"{r['cos_min']:.5f} / {r['cos_mean']:.5f}",
@@ -193,7 +189,12 @@ def main() -> int:
         description=__doc__.split("\n\n")[1],
         columns=["model", "method", "best (s)", "median (s)", "extra peak RSS (median)", "weights",
                  "cosine vs float (min / mean)", "forward (s)"],
-        rows=rows, goals=goals, data={"runs": {f"{m}/{k}": v for (m, k), v in runs.items()}, "side_by_side": compared},
+        rows=rows, goals=goals,
+        data={"runs": {f"{m}/{k}": v for (m, k), v in runs.items()}, "side_by_side": compared,
+              "readme": ["Atomicity with torchao, in bytes (`bench_torchao.py`):\n\n" + "\n".join(atomicity),
+                         "quanto and torchao side by side on the demo model (all-MiniLM-L6-v2, `bench_torchao.py`; "
+                         "cosine similarity of the sentence embeddings to the float model's on the demo inputs):\n\n"
+                         + common.markdown_table(list(side_rows[0]), side_rows)]},
         notes=["Times are steady state: each worker runs its method once on a 2-layer Llama first; "
                f"torch uses {THREADS} thread(s) in every worker.",
                "Side-by-side times: one smash of MiniLM after a first one; forward: the demo inputs, once."],

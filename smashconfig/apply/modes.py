@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
-from smashconfig.target_modules.tree import components, index_modules
+from smashconfig.target_modules.tree import ModuleIndex, components, index_modules
 
 Modes = Dict[str, Tuple[Any, bool]]
 """path → (module, its ``training`` flag); the root is at ``""``."""
 
 
-def record_modes(model: Any) -> Modes:
-    """Every module of ``model`` with its train/eval flag."""
+def record_modes(model: Any, index: Optional[ModuleIndex] = None) -> Modes:
+    """Every module of ``model`` (indexed as ``index``, when given) with its train/eval flag."""
     roots = components(model)
-    index = index_modules(model)
+    index = index if index is not None else index_modules(model)
     modes: Modes = {path: (module, module.training) for path, module in zip(index.paths, index.modules)}
     if "" in roots:
         modes[""] = (roots[""], roots[""].training)

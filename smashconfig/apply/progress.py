@@ -17,16 +17,19 @@ class StepProgress:
         self.current: Optional[str] = None
         self._seen: Set[str] = set()
         self._bar = None
+        self._terminal: Optional[bool] = None  # asked once, at the first module
 
     def __call__(self, path: Optional[str]) -> None:
         self.current = path
         if path is None or path in self._seen:
             return
         self._seen.add(path)
-        if self._bar is None and _on_terminal():
-            from tqdm.auto import tqdm
+        if self._terminal is None:
+            self._terminal = _on_terminal()
+            if self._terminal:
+                from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=self.total, desc=self.description, unit="module", leave=False)
+                self._bar = tqdm(total=self.total, desc=self.description, unit="module", leave=False)
         if self._bar is not None:
             self._bar.update(1)
 

@@ -13,8 +13,9 @@ from smashconfig.apply.snapshot import ModelSnapshot, paused_gc
 from smashconfig.contract.registry import Registry, default_registry
 from smashconfig.contract.step import ModuleGroup, StepInput
 from smashconfig.errors import PlanError, SmashError, describe
-from smashconfig.plan.build import plan_smash
+from smashconfig.plan.build import plan_on_index
 from smashconfig.plan.smash_plan import SmashPlan
+from smashconfig.target_modules.tree import ModuleIndex, index_modules
 
 if TYPE_CHECKING:
     from smashconfig.config.smash_config import SmashConfig
@@ -42,15 +43,23 @@ def smash(
     step and the module, and any tensor the step wrote into rather than replaced.
     """
     refuse_smashed(model)
+    # nothing planned or recorded here is garbage: collections walking the whole model meanwhile are wasted
+    with paused_gc():
+        return _smash(model, config, calibration_data, strict)
+
+
+def _smash(model: Any, config: Union["SmashConfig", SmashPlan, Mapping[str, Any]], calibration_data: Any, strict: bool) -> Any:
+    """:func:`smash` with the model indexed once, for the plan, the snapshot and the modes."""
+    index = index_modules(model)
     if isinstance(config, SmashPlan):
         plan, registry = config, default_registry()
         check_plan_fits(plan, model, registry)
     else:
-        plan = plan_smash(model, config, strict=strict)
+        plan = plan_on_index(model, config, index, strict=strict)
         registry = _registry_of(config)
     preflight(model, plan, calibration_data, registry)
     started = time.perf_counter()
-    apply_plan(model, plan, calibration_data=calibration_data, registry=registry)
+    run_steps(model, plan, _apply_step, calibration_data, registry, index=index)
     model.smash_plan = plan
     logger.info("%s", summary(plan, time.perf_counter() - started))
     return model
@@ -120,7 +129,11 @@ def _check_batches(calibration_data: Any, algorithm: str) -> None:
 
 def apply_plan(model: Any, plan: SmashPlan, *, calibration_data: Any = None, registry: Optional[Registry] = None) -> None:
     """Run each step's ``apply_step``; on failure restore the model and raise."""
-    run_steps(model, plan, lambda algorithm, step: algorithm.apply_step(step), calibration_data, registry)
+    run_steps(model, plan, _apply_step, calibration_data, registry)
+
+
+def _apply_step(algorithm: "Algorithm", step: StepInput) -> None:
+    algorithm.apply_step(step)
 
 
 def rebuild_smashed(model: Any, plan: SmashPlan, registry: Optional[Registry] = None) -> None:
@@ -130,14 +143,23 @@ def rebuild_smashed(model: Any, plan: SmashPlan, registry: Optional[Registry] = 
     run_steps(model, plan, lambda algorithm, step: algorithm.rebuild_step(step), None, registry)
 
 
-def run_steps(model: Any, plan: SmashPlan, call: StepCall, calibration_data: Any, registry: Optional[Registry]) -> None:
-    """``call(algorithm, step)`` for each step in order, all or nothing."""
+def run_steps(
+    model: Any,
+    plan: SmashPlan,
+    call: StepCall,
+    calibration_data: Any,
+    registry: Optional[Registry],
+    *,
+    index: Optional[ModuleIndex] = None,
+) -> None:
+    """``call(algorithm, step)`` for each step in order, all or nothing (``index``: the model's
+    modules as indexed just before, when the caller has them)."""
     registry = registry if registry is not None else default_registry()
     # the snapshot keeps many small objects alive; automatic collections walking them (and the whole
     # model) while thousands of modules are replaced would cost more than the work itself
     with paused_gc():
-        snapshot = ModelSnapshot(model)
-        modes = record_modes(model)
+        snapshot = ModelSnapshot(model, index)
+        modes = record_modes(model, index)
         for n, step in enumerate(plan.steps, 1):
             algorithm = registry.get(step.algorithm)
             progress = StepProgress(len(step.acted), f"{step.algorithm} ({n}/{len(plan.steps)})")

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Tuple
+from itertools import compress
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from smashconfig.target_modules.tree import components, index_modules
+from smashconfig.target_modules.tree import ModuleIndex, components, index_modules
 
 if TYPE_CHECKING:
     import torch
@@ -35,11 +37,12 @@ _OTHER, _CONTAINER, _OBJECT = 0, 1, 2
 class ModelSnapshot:
     """References to everything needed to restore a model (or pipeline) in place."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, index: Optional[ModuleIndex] = None) -> None:
+        """``index``: the model's modules, when the caller has just indexed them."""
         with paused_gc():
-            self._take(model)
+            self._take(model, index if index is not None else index_modules(model))
 
-    def _take(self, model: Any) -> None:
+    def _take(self, model: Any, index: ModuleIndex) -> None:
         import torch
         from torch import nn
 
@@ -51,12 +54,9 @@ class ModelSnapshot:
         self._seen_objects: set = set()
         self._seen_containers: set = set()
         roots = components(model)
-        index = index_modules(model)
         paths = ([""] if "" in roots else []) + index.paths
         modules = ([roots[""]] if "" in roots else []) + index.modules
-        held: List[Any] = []
-        for module in modules:
-            held.extend(self._record(module))
+        held = self._record_modules(paths, modules)
         if "" not in roots:  # a pipeline: its own attributes are restored like those of a held object
             held.append(model)
         for depth in range(_OBJECT_DEPTH):
@@ -67,29 +67,61 @@ class ModelSnapshot:
                     deeper.extend(self._record(obj))
             held = deeper
         del self._seen_objects, self._seen_containers, self._skip, self._kinds
+
+    def _record_modules(self, paths: List[str], modules: List[Any]) -> List[Any]:
+        """:meth:`_record` every module, and its tensors' flags; returns the plain objects they hold.
+
+        The loop of :meth:`_record`, written out: it runs once per module of the model."""
+        seen_containers = self._seen_containers
+        add_dict, add_contents = self._dicts.append, self._contents.append
         self._tensors: List[Tuple[str, str, "torch.Tensor", bool, int, int]] = []
-        seen = set()
+        add_tensor = self._tensors.append
+        seen_tensors: set = set()
+        held: List[Any] = []
+        # modules of one class mostly hold the same types of values in the same order: which values
+        # are containers and which plain objects is worked out once per such sequence of types
+        layouts: Dict[Tuple[type, ...], Tuple[Callable[[List[Any]], Tuple[Any, ...]], ...]] = {}
         for path, module in zip(paths, modules):
             attributes = module.__dict__
-            for tensors in (attributes["_parameters"], attributes["_buffers"]):
+            saved = attributes.copy()
+            add_dict((module, type(module), attributes, saved))
+            values = list(saved.values())
+            types = tuple(map(type, values))
+            layout = layouts.get(types)
+            if layout is None:
+                layout = layouts[types] = self._layout(values)
+            containers, objects = layout[0](values), layout[1](values)
+            for value in compress(containers, map(bool, containers)):
+                if id(value) not in seen_containers:
+                    seen_containers.add(id(value))
+                    add_contents((value, value.copy()))
+            held.extend(objects)
+            for tensors in (saved["_parameters"], saved["_buffers"]):
                 for name, tensor in tensors.items():
-                    if tensor is not None and id(tensor) not in seen:
-                        seen.add(id(tensor))
-                        self._tensors.append(
-                            (path, name, tensor, tensor.requires_grad, tensor._version, _data_ptr(tensor))
-                        )
+                    if tensor is not None and id(tensor) not in seen_tensors:
+                        seen_tensors.add(id(tensor))
+                        add_tensor((path, name, tensor, tensor.requires_grad, tensor._version, _data_ptr(tensor)))
+        return held
+
+    def _layout(self, values: List[Any]) -> Tuple[Callable[[List[Any]], Tuple[Any, ...]], ...]:
+        """Two functions picking, out of an attribute dict's values in this order of types, the
+        containers and the plain objects."""
+        kinds = [self._kind_of(value) for value in values]
+        return tuple(_picker([k for k, kind in enumerate(kinds) if kind == wanted]) for wanted in (_CONTAINER, _OBJECT))
+
+    def _kind_of(self, value: Any) -> int:
+        kind = self._kinds.get(type(value))
+        if kind is None:
+            kind = self._kinds[type(value)] = self._kind(value)
+        return kind
 
     def _record(self, obj: Any) -> List[Any]:
         """Record ``obj``'s class, attribute dict and non-empty containers; return the plain objects it holds."""
         attributes = obj.__dict__
         self._dicts.append((obj, type(obj), attributes, attributes.copy()))
         held = []
-        kinds = self._kinds
         for value in attributes.values():
-            cls = type(value)
-            kind = kinds.get(cls)
-            if kind is None:
-                kind = kinds[cls] = self._kind(value)
+            kind = self._kind_of(value)
             if kind == _CONTAINER:
                 if value and id(value) not in self._seen_containers:
                     self._seen_containers.add(id(value))
@@ -128,6 +160,16 @@ class ModelSnapshot:
             if tensor._version != version or _data_ptr(tensor) != pointer:
                 changed.append(f"{path}.{name}" if path else name)
         return changed
+
+
+def _picker(positions: List[int]) -> Callable[[List[Any]], Tuple[Any, ...]]:
+    """A function returning the items of a list at ``positions``, as a tuple."""
+    if not positions:
+        return lambda values: ()
+    if len(positions) == 1:
+        k = positions[0]
+        return lambda values: (values[k],)
+    return itemgetter(*positions)
 
 
 def _data_ptr(tensor: "torch.Tensor") -> int:

@@ -43,6 +43,7 @@ class SmashConfig(MutableMapping):
         self._registry: Registry = registry if registry is not None else default_registry()
         self._values: Dict[str, Any] = {}
         self._space_copy: Optional[Tuple["ConfigurationSpace", "ConfigurationSpace"]] = None
+        self._active: Optional[Tuple[Dict[str, Any], "ConfigurationSpace", frozenset]] = None
         if algorithms is not None:
             self.add(algorithms)
 
@@ -304,9 +305,14 @@ class SmashConfig(MutableMapping):
         return keys
 
     def _active_hyperparameters(self) -> set:
+        """The active keys of this config's values (kept until the values or the registry change)."""
         from smashconfig.config.space import active_keys
 
-        return active_keys(self._registry, self._values)
+        space = self._registry.space()
+        cached = self._active
+        if cached is None or cached[0] is not self._values or cached[1] is not space:
+            cached = self._active = (self._values, space, frozenset(active_keys(self._registry, self._values)))
+        return set(cached[2])
 
     def _with(self, values: Dict[str, Any], changes: List[Tuple[str, Any]]) -> Dict[str, Any]:
         """``values`` with ``changes`` applied in order, each checked; ``values`` is modified and returned."""

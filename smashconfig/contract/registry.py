@@ -42,6 +42,7 @@ class Registry:
         self._discover = discover
         self._lock = threading.RLock()
         self._recognising: Optional[Tuple[Dict[str, Algorithm], List[Any]]] = None
+        self._conditioned: Optional[Tuple[Dict[str, Algorithm], bool]] = None
         self._space: Optional["ConfigurationSpace"] = None
         self._keys: Optional[Dict[str, KeySpec]] = None
 
@@ -106,7 +107,11 @@ class Registry:
 
     def has_inner_conditions(self) -> bool:
         """Whether any algorithm conditions its hyperparameters on each other (beyond its selection)."""
-        return any(algorithm.conditions() for algorithm in self.algorithms().values())
+        self._load()
+        algorithms = self._algorithms
+        if self._conditioned is None or self._conditioned[0] is not algorithms:
+            self._conditioned = (algorithms, any(algorithm.conditions() for algorithm in algorithms.values()))
+        return self._conditioned[1]
 
     def keys(self) -> Dict[str, KeySpec]:
         """Every flat config key (group keys and ``<algorithm>_<hyperparameter>``), read off the space."""

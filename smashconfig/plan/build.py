@@ -33,6 +33,13 @@ def plan_smash(model: Any, config: Union["SmashConfig", Mapping[str, Any]], *, s
     acting on less than half of the parameters outside the embeddings and the head gives a
     :class:`~smashconfig.errors.CoverageWarning`.
     """
+    return plan_on_index(model, config, index_modules(model), strict=strict)
+
+
+def plan_on_index(
+    model: Any, config: Union["SmashConfig", Mapping[str, Any]], index: ModuleIndex, *, strict: bool = False
+) -> SmashPlan:
+    """:func:`plan_smash` with the model's modules already indexed (``smash`` indexes them once)."""
     from smashconfig import __version__
     from smashconfig.config.smash_config import SmashConfig
 
@@ -41,13 +48,12 @@ def plan_smash(model: Any, config: Union["SmashConfig", Mapping[str, Any]], *, s
     if not config.active_algorithms:
         raise PlanError("the config selects no algorithm; add one, e.g. cfg.add('quanto').")
     started = time.perf_counter()
-    index = index_modules(model)
     steps = [_plan_step(model, config, name, index) for name in config.active_algorithms]
     emit([message for step in steps for message in step.warnings], strict=strict)
     for step in steps:
         coverage_warning = step.coverage.get("warning")
         if coverage_warning:
-            warnings.warn(CoverageWarning(coverage_warning), stacklevel=2)
+            warnings.warn(CoverageWarning(coverage_warning), stacklevel=3)
     logger.debug("planned %d step(s) on %d modules in %.3f s", len(steps), len(index), time.perf_counter() - started)
     return SmashPlan(
         steps=steps,

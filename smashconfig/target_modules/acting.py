@@ -71,17 +71,25 @@ class Acting:
         """Containers are listed, never acted on; each targeted leaf is acted on unless there is a reason
         not to (``params``: a module's own values where overrides give it some)."""
         split = Split()
-        modules = self.index.modules
+        modules, paths, owners = self.index.modules, self.index.paths, self._owners
         own = params or {}
+        acted, skipped = split.acted.append, split.skipped
+        skip_reason = self.algorithm.skip_reason if self.algorithm is not None else None
         for i in targeted:
-            if modules[i]._modules and is_container(modules[i]):
+            module = modules[i]
+            if module._modules and is_container(module):
                 split.containers.append(i)
                 continue
-            reason = self.reason(i, own.get(i))
+            reason = owners.get(i)
+            if reason is None:  # what reason() says, written out: it runs once per targeted module
+                if skip_reason is not None:
+                    reason = skip_reason(paths[i], module, own.get(i, self.params))
+                else:
+                    reason = self.reason(i)
             if reason is None:
-                split.acted.append(i)
+                acted(i)
             else:
-                split.skipped[i] = reason
+                skipped[i] = reason
         return split
 
 

@@ -11,9 +11,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from smashconfig.target_modules.acting import Acting, Split, is_container
 from smashconfig.target_modules.census import take_census
 from smashconfig.target_modules.coverage import Coverage, low_coverage_warning, measure_coverage
-from smashconfig.target_modules.defaults import infer_default_targets, output_heads
+from smashconfig.target_modules.defaults import DefaultTargets, infer_default_targets, output_heads
 from smashconfig.target_modules.lint import LintContext, lint
 from smashconfig.target_modules.overrides import ModuleValues, OverrideMatcher, group_key, rules_matching_nothing
+from smashconfig.target_modules.patterns import PatternSet
 from smashconfig.target_modules.resolve import Resolution, resolve
 from smashconfig.target_modules.rules import ChangedBy, TargetRules, no_module_changed
 from smashconfig.target_modules.suggest import no_targets_message
@@ -94,6 +95,9 @@ def decide_targets(
     key = key or (f"{algorithm.name}_target_modules" if algorithm is not None else "target_modules")
     index = index if index is not None else index_modules(model)
     params = dict(params or {})
+    census = take_census(index)
+    heads = output_heads(model, index, census)
+    acting = Acting(index, algorithm, params, changed_by)
     defaults = None
     if target_modules is None:
         if algorithm is None:
@@ -104,12 +108,12 @@ def decide_targets(
                 "(e.g. algorithm='quanto') to infer its defaults, or give include/exclude patterns.",
                 key=key,
             )
-        defaults = infer_default_targets(model, algorithm, index, changed_by)
-        target_modules = defaults.target_modules
-    resolution = resolve(target_modules, index, key=key)
+        defaults = infer_default_targets(model, algorithm, index, changed_by, acting=acting, heads=heads)
+        resolution = _inferred_resolution(defaults)
+    else:
+        resolution = resolve(target_modules, index, key=key)
     model_name = type(model).__name__
     matcher = OverrideMatcher(overrides)
-    acting = Acting(index, algorithm, params, changed_by)
     values = _values(index, resolution.targeted, matcher, params)
     split = acting.split(resolution.targeted, {i: v.params for i, v in values.items()})
     decision = TargetDecision(
@@ -125,8 +129,6 @@ def decide_targets(
     )
     if not resolution.targeted:
         decision.no_targets = no_targets_message(resolution, key=key, model_name=model_name)
-    census = take_census(index)
-    heads = output_heads(model, index, census)
     if algorithm is not None:
         decision.coverage = measure_coverage(census, index, split.acted, set(heads), _why_untouched(decision, acting))
         if getattr(algorithm, "warns_on_low_coverage", True):
@@ -134,6 +136,29 @@ def decide_targets(
     if check:
         decision.warnings = _warnings(decision, acting, matcher, algorithm, heads)
     return decision
+
+
+def _inferred_resolution(defaults: DefaultTargets) -> Resolution:
+    """What resolving the inferred patterns gives, known without matching them: each include
+    pattern selects exactly its members (checked when the patterns were made), and the excluded
+    output heads are selected by no include pattern."""
+    index = defaults.index
+    include_hit: List[Optional[int]] = [None] * len(index)
+    for k, members in enumerate(defaults.members):
+        for i in members:
+            include_hit[i] = k
+    normal = defaults.target_modules
+    return Resolution(
+        target_modules=normal,
+        index=index,
+        include=PatternSet(normal["include"]),
+        exclude=PatternSet(normal["exclude"]),
+        include_hit=include_hit,
+        exclude_hit=[None] * len(index),
+        targeted=sorted(i for members in defaults.members for i in members),
+        unmatched_include=[],
+        unmatched_exclude=[],
+    )
 
 
 def _why_untouched(decision: TargetDecision, acting: Acting) -> Any:

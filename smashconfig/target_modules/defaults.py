@@ -11,7 +11,7 @@ select exactly the intended modules.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from smashconfig.errors import NoTargetsError
@@ -24,6 +24,8 @@ from smashconfig.target_modules.tree import ModuleIndex, components, index_modul
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from smashconfig.target_modules.acting import Acting
 
 DENOISER_NAMES = re.compile(r"(transformer|unet|prior|decoder)(_\d+)?")
 """Component names diffusers gives the models a pipeline runs at every denoising step
@@ -41,6 +43,8 @@ class DefaultTargets:
     index: ModuleIndex
     rules: List[str]
     heads: Dict[str, str]
+    members: List[List[int]] = field(default_factory=list)
+    """For each include pattern, the positions of the modules it selects (exactly those)."""
 
     def rule(self, path: str) -> str:
         return self.rules[self.index.position(path)]
@@ -61,8 +65,9 @@ def output_heads(model: Any, index: Optional[ModuleIndex] = None, census: Option
         if head_path is not None:
             found[head_path] = "returned by get_output_embeddings()"
         for path, module in linears:
-            if inside(path) and id(module.weight) in embeddings:
-                tied = f"weight tied to the input embedding {embeddings[id(module.weight)]}"
+            weight_id = id(module._parameters.get("weight"))
+            if weight_id in embeddings and inside(path):
+                tied = f"weight tied to the input embedding {embeddings[weight_id]}"
                 found[path] = f"{found[path]}; {tied}" if path in found else tied
         lm_head_path = f"{name}.lm_head" if name else "lm_head"
         if not found and root._modules.get("lm_head") is not None and lm_head_path in index:
@@ -72,10 +77,15 @@ def output_heads(model: Any, index: Optional[ModuleIndex] = None, census: Option
 
 
 def _path_of(index: ModuleIndex, module: "nn.Module") -> Optional[str]:
-    for i, candidate in enumerate(index.modules):
-        if candidate is module:
-            return index.paths[i]
-    return None
+    try:
+        i = index.modules.index(module)  # identity is tried first, at C speed
+    except ValueError:
+        return None
+    except Exception:  # a module class whose __eq__ raises: look by identity alone
+        i = -1
+    if i >= 0 and index.modules[i] is module:
+        return index.paths[i]
+    return next((index.paths[j] for j, m in enumerate(index.modules) if m is module), None)
 
 
 def _output_embeddings(root: "nn.Module") -> Optional["nn.Module"]:
@@ -96,15 +106,19 @@ def infer_default_targets(
     algorithm: TargetRules,
     index: Optional[ModuleIndex] = None,
     changed_by: ChangedBy = no_module_changed,
+    *,
+    acting: Optional["Acting"] = None,
+    heads: Optional[Dict[str, str]] = None,
 ) -> DefaultTargets:
     """The default ``target_modules`` of ``algorithm`` on ``model``, with the rule behind each module.
 
-    Modules inside one that an algorithm already changed (``changed_by``) are left out.
+    Modules inside one that an algorithm already changed (``changed_by``) are left out. ``acting``
+    and ``heads``, when the caller has them, spare computing them again.
     """
     from smashconfig.target_modules.acting import Acting, is_container
 
     index = index or index_modules(model)
-    acting = Acting(index, algorithm, {}, changed_by)
+    acting = acting or Acting(index, algorithm, {}, changed_by)
     roots = components(model)
     scope, what = default_components(roots)
     if scope == []:
@@ -116,23 +130,30 @@ def infer_default_targets(
             f"{', '.join(roots)}. Set {algorithm.name}_target_modules, e.g. {{'include': ['{first}.*']}}.",
             key=f"{algorithm.name}_target_modules",
         )
-    heads = output_heads(model, index)
+    heads = output_heads(model, index) if heads is None else heads
     rules: List[str] = []
     intended: List[int] = []
+    add_rule, add_intended = rules.append, intended.append
+    outside = f"default: outside the {what} ({', '.join(scope)})" if scope else ""
+    owner, selected = acting.owner, algorithm.selected_by_default
+    words: Dict[Tuple[type, bool], str] = {}  # whether a module is selected depends on it; the words on its type
     for i, (path, module) in enumerate(zip(index.paths, index.modules)):
         if scope is not None and path.split(".", 1)[0] not in scope:
-            rules.append(f"default: outside the {what} ({', '.join(scope)})")
+            add_rule(outside)
         elif path in heads:
-            rules.append(f"default: excluded as the output head ({heads[path]})")
-        elif is_container(module):
-            rules.append("default: container")
-        elif acting.owner(i) is not None:
-            rules.append(f"default: {acting.owner(i)}")
-        elif algorithm.selected_by_default(path, module):
-            intended.append(i)
-            rules.append(f"default: {algorithm.name} targets {type(module).__name__} by default")
+            add_rule(f"default: excluded as the output head ({heads[path]})")
+        elif module._modules and is_container(module):
+            add_rule("default: container")
+        elif owner(i) is not None:
+            add_rule(f"default: {owner(i)}")
         else:
-            rules.append(f"default: {algorithm.name} does not target {type(module).__name__} by default")
+            chosen = selected(path, module)
+            if chosen:
+                add_intended(i)
+            text = words.get((type(module), chosen))
+            if text is None:
+                text = words[type(module), chosen] = _rule_words(algorithm.name, type(module).__name__, chosen)
+            add_rule(text)
     if not intended:
         raise NoTargetsError(
             f"{algorithm.name}_target_modules is None, and {type(model).__name__} has no module that "
@@ -141,8 +162,13 @@ def infer_default_targets(
             key=f"{algorithm.name}_target_modules",
         )
     in_scope_heads = [escape_glob(p) for p in index.paths if p in heads and (scope is None or p.split(".", 1)[0] in scope)]
-    target_modules = {"include": exact_patterns(index, intended), "exclude": in_scope_heads}
-    return DefaultTargets(target_modules, index, rules, heads)
+    folded = exact_pattern_members(index, intended)
+    target_modules = {"include": list(folded), "exclude": in_scope_heads}
+    return DefaultTargets(target_modules, index, rules, heads, list(folded.values()))
+
+
+def _rule_words(name: str, kind: str, selected: bool) -> str:
+    return f"default: {name} targets {kind} by default" if selected else f"default: {name} does not target {kind} by default"
 
 
 def default_components(roots: Dict[str, "nn.Module"]) -> Tuple[Optional[List[str]], str]:
@@ -168,29 +194,68 @@ def _is_denoiser_class(module: "nn.Module") -> bool:
 
 
 def exact_patterns(index: ModuleIndex, chosen: List[int]) -> List[str]:
-    """Glob patterns that select exactly the modules at positions ``chosen``.
+    """Glob patterns that select exactly the modules at positions ``chosen`` (see :func:`exact_pattern_members`)."""
+    return list(exact_pattern_members(index, chosen))
+
+
+def exact_pattern_members(index: ModuleIndex, chosen: List[int]) -> Dict[str, List[int]]:
+    """Glob patterns that select exactly the modules at positions ``chosen``, each with the positions it selects.
 
     Paths that differ only in numeric components fold into one pattern with ``*`` there; a
-    folded pattern that would also select any other module is replaced by its exact paths.
+    folded pattern that would also select any other module (at any of its paths) is replaced by
+    its exact paths. A folded pattern ending in a name can only match paths ending in that name
+    (module names hold no dots), so only those are checked; one ending in ``*`` checks every path.
     """
     groups: Dict[str, List[int]] = {}
+    tails: Dict[str, int] = {}  # last name → how many patterns end in it
+    check_all = False
+    paths = index.paths
+    folded_parents: Dict[str, str] = {}  # siblings share their parent's folded path: fold it once
     for i in chosen:
-        groups.setdefault(_folded(index.paths[i]), []).append(i)
-    patterns = PatternSet(list(groups))
-    match = patterns.fullmatch()
+        path = paths[i]
+        parent, _, name = path.rpartition(".")
+        if parent:
+            prefix = folded_parents.get(parent)
+            if prefix is None:
+                prefix = folded_parents[parent] = _folded(parent) + "."
+            pattern = prefix + ("*" if name.isdigit() else escape_glob(name))
+        else:
+            pattern = _folded(path)
+        members = groups.get(pattern)
+        if members is None:
+            groups[pattern] = members = []
+            if name.isdigit():
+                check_all = True
+            else:
+                tails[name] = 1
+        members.append(i)
     chosen_set = set(chosen)
+    candidates = [
+        path
+        for j, path in enumerate(paths)
+        if j not in chosen_set and (check_all or path.rpartition(".")[2] in tails)
+    ]
+    candidates += [
+        alias for alias, j in index.aliases.items() if j not in chosen_set and (check_all or alias.rpartition(".")[2] in tails)
+    ]
     too_wide = set()
-    for j, path in enumerate(index.paths):
-        if j not in chosen_set and match(path + ".") is not None:
-            too_wide.update(k for k in range(len(patterns)) if patterns.matches(k, path))
-    include: List[str] = []
+    if candidates:
+        patterns = PatternSet(list(groups))
+        for path in candidates:
+            if patterns.first(path) is not None:
+                too_wide.update(k for k in range(len(patterns)) if patterns.matches(k, path))
+    if not too_wide:
+        return groups
+    exact: Dict[str, List[int]] = {}
     for k, (pattern, members) in enumerate(groups.items()):
         if k in too_wide:
-            include.extend(escape_glob(index.paths[i]) for i in members)
+            for i in members:
+                exact.setdefault(escape_glob(paths[i]), []).append(i)
         else:
-            include.append(pattern)
-    return include
+            exact[pattern] = members
+    return exact
 
 
 def _folded(path: str) -> str:
-    return ".".join("*" if part.isdigit() else escape_glob(part) for part in path.split("."))
+    """``path`` as a glob with ``*`` in place of each all-digit component."""
+    return ".".join("*" if part.isdigit() else part for part in escape_glob(path).split("."))

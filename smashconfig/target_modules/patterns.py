@@ -291,8 +291,15 @@ class PatternSet:
 
     def __init__(self, patterns: Sequence[str]) -> None:
         self.patterns = tuple(patterns)
-        self.matcher = Matcher([self.patterns])
+        self._matcher: Optional[Matcher] = None
         self._singles: Dict[int, "PatternSet"] = {}
+
+    @property
+    def matcher(self) -> Matcher:
+        """The compiled patterns (compiled on first use: a set only listed is never compiled)."""
+        if self._matcher is None:
+            self._matcher = Matcher([self.patterns])
+        return self._matcher
 
     def __len__(self) -> int:
         return len(self.patterns)
