@@ -14,7 +14,8 @@ from smashconfig.errors import NoTargetsError, TargetPatternWarning
 from smashconfig.target_modules import expand_list_of_targeted_paths
 from smashconfig.target_modules.automaton import GlobAutomaton
 from smashconfig.target_modules.glob import glob_to_regex, literal_text, required_literal
-from smashconfig.target_modules.patterns import Matcher, PatternSet, _Group
+from smashconfig.target_modules.patterns import Matcher, PatternSet
+from smashconfig.target_modules.sieve import PatternGroup
 from smashconfig.target_modules.sieve import matched_by_text
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -147,8 +148,8 @@ def test_every_engine_agrees_with_fnmatchcase_and_the_dot_rule(pattern_list, pat
     expected = reference_first(pattern_list, path)
     automaton = GlobAutomaton(pattern_list)
     assert automaton.first_of(automaton.run(path)) == expected
-    assert _Group(pattern_list).regex_first(path) == _Group(pattern_list, lookup_literals=False).regex_first(path) or (
-        _Group(pattern_list).literal
+    assert PatternGroup(pattern_list).regex_first(path) == PatternGroup(pattern_list, lookup_literals=False).regex_first(path) or (
+        PatternGroup(pattern_list).literal
     )
     matcher = Matcher([pattern_list])
     assert matcher.first(path) == (expected,)

@@ -13,68 +13,12 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from smashconfig.target_modules.automaton import GlobAutomaton, TooManyStates
-from smashconfig.target_modules.glob import literal_runs, literal_text, tokens
-from smashconfig.target_modules.sieve import first_hits, matched_by_text, regex
+from smashconfig.target_modules.glob import literal_text, tokens
+from smashconfig.target_modules.sieve import PatternGroup, matched_by_text
 
 AUTOMATON_POSITIONS = 2048
 """Largest automaton (tokens of all wildcard patterns) stepped per module; beyond it, regexes."""
-_CHUNK = 200
 Hits = List[Optional[int]]
-
-
-def _index(match: "re.Match[str]") -> int:
-    return int(match.lastgroup[1:])  # type: ignore[index]
-
-
-class _Group:
-    """One ordered list of patterns: its literal ones by text, its wildcard ones (first of each)."""
-
-    def __init__(self, patterns: Sequence[str], *, lookup_literals: bool = True) -> None:
-        self.patterns = tuple(patterns)
-        self.literal: Dict[str, int] = {}
-        wild: Dict[str, int] = {}
-        for i, pattern in enumerate(self.patterns):
-            text = literal_text(pattern) if lookup_literals else None
-            if text is None:
-                wild.setdefault(pattern, i)
-                continue
-            self.literal.setdefault(text, i)
-            if text.endswith("."):  # matches the path without its dot too
-                key = text[:-1]
-                self.literal[key] = min(i, self.literal.get(key, i))
-        self.wild = [(i, p) for p, i in wild.items()]
-        self.canonical = [
-            wild[p] if p in wild else self.literal[literal_text(p)] for p in self.patterns  # type: ignore[index]
-        ]
-        """For each pattern, the first pattern that matches exactly what it matches (itself, or an earlier copy)."""
-        self._chunks: Optional[List[Callable]] = None
-
-    def chunks(self) -> List[Callable]:
-        """Full-match functions of the wildcard patterns, a few hundred per regex, in order."""
-        if self._chunks is None:
-            self._chunks = [regex(self.wild[k : k + _CHUNK]).fullmatch for k in range(0, len(self.wild), _CHUNK)]
-        return self._chunks
-
-    def regex_first(self, path: str) -> Optional[int]:
-        """The first wildcard pattern matching ``path``, by regexes."""
-        return self._first_in(self.chunks(), path)
-
-    def regex_hits(self, paths: Sequence[str]) -> Hits:
-        """:meth:`regex_first` of each path; a pattern is tried only on paths holding its literal pieces."""
-        if not self.wild:
-            return [None] * len(paths)
-        anywhere = [(i, p) for i, p in self.wild if not literal_runs(p)]
-        chunks = [regex(anywhere[k : k + _CHUNK]).fullmatch for k in range(0, len(anywhere), _CHUNK)]
-        return first_hits(self.wild, paths, lambda path: self._first_in(chunks, path))
-
-    @staticmethod
-    def _first_in(chunks: List[Callable], path: str) -> Optional[int]:
-        subject = path + "."
-        for fullmatch in chunks:
-            found = fullmatch(subject)
-            if found is not None:
-                return _index(found)
-        return None
 
 
 def _earliest(a: Optional[int], b: Optional[int]) -> Optional[int]:
@@ -87,7 +31,7 @@ class Matcher:
     def __init__(self, lists: Sequence[Sequence[str]]) -> None:
         size = sum(len(tokens(p)) + 1 for patterns in lists for p in patterns)
         small = size <= AUTOMATON_POSITIONS  # then even literal patterns run in the automaton
-        self.groups = [_Group(patterns, lookup_literals=not small) for patterns in lists]
+        self.groups = [PatternGroup(patterns, lookup_literals=not small) for patterns in lists]
         flat = [p for group in self.groups for _, p in group.wild]
         self._owner = [(g, i) for g, group in enumerate(self.groups) for i, _ in group.wild]
         self.automaton: Optional[GlobAutomaton] = None

@@ -7,7 +7,6 @@ several paths is targeted when any of its paths is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from itertools import compress
 from typing import Any, Callable, List, Optional, Tuple, Union
 
@@ -20,25 +19,38 @@ from smashconfig.target_modules.tree import ModuleIndex, index_modules, index_wi
 Hits = List[Optional[int]]
 
 
-@dataclass
 class Resolution:
     """The outcome of matching normalised ``target_modules`` against every module of a model.
 
     ``include_hit[i]`` is the index of the first include pattern matching module ``i`` (or
     ``None``); ``exclude_hit[i]`` the first exclude pattern matching it, recorded for modules an
-    include matched. ``targeted`` holds module indices in ``named_modules()`` order.
+    include matched. ``targeted`` holds module indices in ``named_modules()`` order. The two hit
+    lists may be given as ``None`` with ``hits``, which lists them when first asked for
+    (planning rarely needs them).
     """
 
-    target_modules: TARGET_MODULES_TYPE
-    index: ModuleIndex
-    include: PatternSet
-    exclude: PatternSet
-    targeted: List[int]
-    unmatched_include: List[str]
-    unmatched_exclude: List[str]
-    _hits: Callable[[], Tuple[Hits, Hits]] = field(repr=False, compare=False)
-    """``(include_hit, exclude_hit)``, computed when first asked for (planning rarely needs them)."""
-    _lists: Optional[Tuple[Hits, Hits]] = field(default=None, repr=False, compare=False)
+    def __init__(
+        self,
+        target_modules: TARGET_MODULES_TYPE,
+        index: ModuleIndex,
+        include: PatternSet,
+        exclude: PatternSet,
+        include_hit: Optional[Hits],
+        exclude_hit: Optional[Hits],
+        targeted: List[int],
+        unmatched_include: List[str],
+        unmatched_exclude: List[str],
+        hits: Optional[Callable[[], Tuple[Hits, Hits]]] = None,
+    ) -> None:
+        self.target_modules = target_modules
+        self.index = index
+        self.include = include
+        self.exclude = exclude
+        self.targeted = targeted
+        self.unmatched_include = unmatched_include
+        self.unmatched_exclude = unmatched_exclude
+        self._lists = None if include_hit is None or exclude_hit is None else (include_hit, exclude_hit)
+        self._hits = hits
 
     @property
     def include_hit(self) -> Hits:
@@ -50,8 +62,11 @@ class Resolution:
 
     def _hit_lists(self) -> Tuple[Hits, Hits]:
         if self._lists is None:
-            self._lists = self._hits()
+            self._lists = self._hits()  # type: ignore[misc]
         return self._lists
+
+    def __repr__(self) -> str:
+        return f"Resolution(target_modules={self.target_modules!r}, targeted={len(self.targeted)} of {len(self.index)} modules)"
 
     @property
     def paths(self) -> List[str]:
@@ -107,10 +122,12 @@ def resolve(
         index=index,
         include=include,
         exclude=exclude,
+        include_hit=None,
+        exclude_hit=None,
         targeted=targeted,
         unmatched_include=unmatched[0],
         unmatched_exclude=unmatched[1],
-        _hits=hits,
+        hits=hits,
     )
 
 
