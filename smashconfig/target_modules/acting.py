@@ -104,10 +104,8 @@ def _changed_ancestors(index: "ModuleIndex", changed_by: ChangedBy) -> Dict[int,
     """Module index → why it belongs to an ancestor that an algorithm already changed."""
     owners: Dict[int, str] = {}
     paths, modules = index.paths, index.modules
-    for i, module in enumerate(modules):
-        if not module._modules:
-            continue
-        name = changed_by(module)
+    parents = [i for i, module in enumerate(modules) if module._modules]  # only these have parts to own
+    for i, name in zip(parents, map(changed_by, map(modules.__getitem__, parents))):
         if name is None:
             continue
         prefix = paths[i] + "."
