@@ -87,12 +87,16 @@ class Acting:
             if module._modules and is_container(module):
                 split.containers.append(i)
                 continue
-            reason = owners.get(i)
+            reason = owners.get(i) if owners else None
             if reason is None:  # what reason() says, written out: it runs once per targeted module
                 if skip_reason is not None:
                     reason = skip_reason(paths[i], module, own.get(i, self.params))
-                elif not _holds_parameters(module):
-                    reason = "no parameters"
+                else:
+                    for p in module._parameters.values():
+                        if p is not None:
+                            break
+                    else:
+                        reason = "no parameters"
             if reason is None:
                 acted(i)
             else:

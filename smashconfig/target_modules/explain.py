@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, replace
-from itertools import repeat
+from itertools import compress, repeat
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Union, overload
 
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE
@@ -166,12 +167,12 @@ def _records(decision: "TargetDecision", with_algorithm: bool) -> List[TargetRec
     targeted = [False] * n
     for i in resolution.targeted:
         targeted[i] = True
-    known = dict.fromkeys(split.containers, True)  # targeted modules were told apart when split
-    known.update(dict.fromkeys(split.acted, False))
-    known.update(dict.fromkeys(split.skipped, False))
-    containers = [
-        known[i] if i in known else bool(m._modules) and is_container(m) for i, m in enumerate(index.modules)
-    ]
+    modules = index.modules
+    containers = list(map(bool, map(attrgetter("_modules"), modules)))  # only a module with submodules may be one
+    told = set(split.containers)  # targeted modules were told apart when split
+    for i in compress(range(n), containers):
+        if i not in told:
+            containers[i] = is_container(modules[i])
     acts: List[Optional[bool]] = [None] * n
     reasons: List[Optional[str]] = [None] * n
     values: List[Optional[Dict[str, Any]]] = [None] * n

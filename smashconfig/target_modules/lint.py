@@ -96,8 +96,9 @@ def numbered_siblings(context: LintContext, decided: List[tuple]) -> List[str]:
                 fixed = _only_block(pattern, end)
                 narrow = PatternSet([fixed]).single(0)
                 blocks: Dict[str, None] = {}
+                sibling = _sibling_finder(number)
                 for i in by_pattern[k]:
-                    block = _sibling_block(paths[i], number)  # cheap: tells the few paths worth matching
+                    block = sibling(paths[i])  # cheap: tells the few paths worth matching
                     if block is not None and block not in blocks and narrow(paths[i] + ".") is None:
                         blocks[block] = None
                 if blocks:
@@ -115,15 +116,16 @@ def _only_block(pattern: str, end: int) -> str:
     return pattern[:end] + (rest if rest.startswith(".") else ".*" + rest)
 
 
-def _sibling_block(path: str, number: str) -> Optional[str]:
-    """The path up to its first component that is a longer number starting with ``number``, if any."""
-    if number not in path:
-        return None
-    parts = path.split(".")
-    for i, part in enumerate(parts):
-        if part != number and part.isdigit() and part.startswith(number):
-            return ".".join(parts[: i + 1])
-    return None
+def _sibling_finder(number: str) -> Callable[[str], Optional[str]]:
+    """A function giving a path up to its first component that is a longer number starting with
+    ``number`` (``layers.12`` for ``1``), or ``None``."""
+    search = re.compile(rf"(?:^|(?<=\.)){re.escape(number)}[0-9]+(?=\.|$)").search
+
+    def block(path: str) -> Optional[str]:
+        found = search(path)
+        return path[: found.end()] if found is not None else None
+
+    return block
 
 
 def containers_only(context: LintContext, decided: List[tuple]) -> List[str]:
