@@ -15,7 +15,7 @@ Each figure comes from a fresh process that imports torch, transformers, optimum
 smashconfig first. *First call*: the process builds the model, then the first call is measured
 (for ours, building the SmashConfig, which imports ConfigSpace, and ``smash``). *Steady state*:
 the process first makes the same call on a 4-layer Llama (ours builds its SmashConfig then), builds
-the measured model, and measures the next call. Memory is what the call adds: the peak resident
+the measured model, and measures the next call. torch runs one thread in every worker. Memory is what the call adds: the peak resident
 set during the call minus the resident set before it (``memprobe.py``).
 
 Goals: steady-state time of ours at most 1.05x the better direct call (best of fresh processes) on
@@ -39,6 +39,7 @@ import memprobe
 from memprobe import MIB
 
 RUNS, RUNS_8K, FIRST_RUNS = 4, 3, 2
+THREADS = 1  # on a shared 2-core machine, OpenMP threads waiting on each other make small kernels 10x slower at random
 TIME_GOAL, MEMORY_GOAL = 1.05, 1.1
 SEED = 0
 MODULES_PER_LAYER, OTHER_MODULES = 13, 6  # LlamaForCausalLM: per decoder layer; model, embed, layers, norm, rotary, head
@@ -119,6 +120,7 @@ def measure(model_name: str, method: str, phase: str) -> Dict[str, Any]:
     import smashconfig
 
     logging.getLogger("smashconfig").setLevel(logging.WARNING)
+    torch.set_num_threads(THREADS)
     cfg = None
     if phase == "steady":
         if method == "ours":

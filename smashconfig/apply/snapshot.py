@@ -19,7 +19,7 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 from itertools import compress
-from operator import itemgetter
+from operator import attrgetter, itemgetter, methodcaller
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from smashconfig.target_modules.tree import ModuleIndex, components, index_modules
@@ -74,8 +74,9 @@ class ModelSnapshot:
         The loop of :meth:`_record`, written out: it runs once per module of the model."""
         seen_containers = self._seen_containers
         add_dict, add_contents = self._dicts.append, self._contents.append
-        self._tensors: List[Tuple[str, str, "torch.Tensor", bool, int, int]] = []
-        add_tensor = self._tensors.append
+        names: List[Tuple[str, str]] = []  # (module path, tensor name) of each tensor, first holder only
+        tensors: List["torch.Tensor"] = []
+        add_name, add_tensor = names.append, tensors.append
         seen_tensors: set = set()
         held: List[Any] = []
         # modules of one class mostly hold the same types of values in the same order: which values
@@ -96,11 +97,14 @@ class ModelSnapshot:
                     seen_containers.add(id(value))
                     add_contents((value, value.copy()))
             held.extend(objects)
-            for tensors in (saved["_parameters"], saved["_buffers"]):
-                for name, tensor in tensors.items():
-                    if tensor is not None and id(tensor) not in seen_tensors:
-                        seen_tensors.add(id(tensor))
-                        add_tensor((path, name, tensor, tensor.requires_grad, tensor._version, _data_ptr(tensor)))
+            for held_tensors in (saved["_parameters"], saved["_buffers"]):
+                if held_tensors:
+                    for name, tensor in held_tensors.items():
+                        if tensor is not None and id(tensor) not in seen_tensors:
+                            seen_tensors.add(id(tensor))
+                            add_name((path, name))
+                            add_tensor(tensor)
+        self._tensors = _TensorFlags(names, tensors)
         return held
 
     def _layout(self, values: List[Any]) -> Tuple[Callable[[List[Any]], Tuple[Any, ...]], ...]:
@@ -154,12 +158,28 @@ class ModelSnapshot:
             else:
                 container.update(contents)
         changed = []
-        for path, name, tensor, requires_grad, version, pointer in self._tensors:
+        for (path, name), tensor, requires_grad, version, pointer in self._tensors:
             if tensor.requires_grad != requires_grad:
                 tensor.requires_grad_(requires_grad)
             if tensor._version != version or _data_ptr(tensor) != pointer:
                 changed.append(f"{path}.{name}" if path else name)
         return changed
+
+
+class _TensorFlags:
+    """Each tensor's ``requires_grad``, version counter and data pointer, read in C-level passes."""
+
+    def __init__(self, names: List[Tuple[str, str]], tensors: List["torch.Tensor"]) -> None:
+        self.names, self.tensors = names, tensors
+        self.requires_grad = list(map(attrgetter("requires_grad"), tensors))
+        self.versions = list(map(attrgetter("_version"), tensors))
+        try:
+            self.pointers = list(map(methodcaller("data_ptr"), tensors))
+        except Exception:  # a lazy parameter or a subclass without storage: one by one
+            self.pointers = [_data_ptr(tensor) for tensor in tensors]
+
+    def __iter__(self) -> Iterator[Tuple[Tuple[str, str], "torch.Tensor", bool, int, int]]:
+        return zip(self.names, self.tensors, self.requires_grad, self.versions, self.pointers)
 
 
 def _picker(positions: List[int]) -> Callable[[List[Any]], Tuple[Any, ...]]:

@@ -4,8 +4,9 @@ and what selecting an algorithm for a group does. Pure functions of the registry
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
+from smashconfig.contract.hyperparameters import check_value
 from smashconfig.contract.keys import KeySpec
 from smashconfig.contract.registry import Registry
 from smashconfig.errors import IllegalValueError, InactiveAlgorithmError, UnknownKeyError, WrongTypeError, describe
@@ -84,3 +85,25 @@ def canonical(spec: KeySpec, value: Any) -> Any:
     if is_target_modules(spec.hyperparameter):
         return normalize_target_modules(value, key=spec.key)
     return copy.deepcopy(value)
+
+
+def names_algorithm(registry: Registry, key: Any) -> bool:
+    """Whether ``key`` names an algorithm (``cfg["quanto"] = True`` activates it, as in pruna)."""
+    return isinstance(key, str) and key not in registry.keys() and key in registry.algorithms()
+
+
+def apply_changes(registry: Registry, values: Dict[str, Any], changes: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    """``values`` with ``changes`` applied in order, each checked; ``values`` is modified and returned."""
+    for key, value in changes:
+        if names_algorithm(registry, key):
+            from smashconfig.config.from_dict import selection_changes
+
+            apply_changes(registry, values, selection_changes(key, value, values, registry))
+            continue
+        spec = spec_of(registry, key)
+        if spec.is_group:
+            select(registry, values, spec, value)
+            continue
+        require_active(spec, "set", values)
+        values[key] = check_value(spec.hyperparameter, value, key)
+    return values

@@ -18,8 +18,8 @@ from smashconfig.errors import (
     WrongTypeError,
     describe,
 )
-from smashconfig.contract.hyperparameters import check_value, default_of
-from smashconfig.config.changes import canonical, require_active, select, spec_of
+from smashconfig.contract.hyperparameters import default_of
+from smashconfig.config.changes import apply_changes, canonical, names_algorithm, require_active, spec_of
 from smashconfig.contract.registry import KeySpec, Registry, default_registry
 
 if TYPE_CHECKING:
@@ -283,7 +283,7 @@ class SmashConfig(MutableMapping):
 
     def _is_algorithm(self, key: Any) -> bool:
         """Whether ``key`` names an algorithm (``cfg["quanto"] = True`` activates it, as in pruna)."""
-        return isinstance(key, str) and key not in self._registry.keys() and key in self._registry.algorithms()
+        return names_algorithm(self._registry, key)
 
     def _active_name(self, name: str) -> str:
         algorithm = self._registry.get(name)
@@ -316,19 +316,7 @@ class SmashConfig(MutableMapping):
 
     def _with(self, values: Dict[str, Any], changes: List[Tuple[str, Any]]) -> Dict[str, Any]:
         """``values`` with ``changes`` applied in order, each checked; ``values`` is modified and returned."""
-        for key, value in changes:
-            if self._is_algorithm(key):
-                from smashconfig.config.from_dict import selection_changes
-
-                self._with(values, selection_changes(key, value, values, self._registry))
-                continue
-            spec = spec_of(self._registry, key)
-            if spec.is_group:
-                select(self._registry, values, spec, value)
-                continue
-            require_active(spec, "set", values)
-            values[key] = check_value(spec.hyperparameter, value, key)
-        return values
+        return apply_changes(self._registry, values, changes)
 
     def _commit(self, values: Dict[str, Any], explicitly_set: Iterable[str] = ()) -> None:
         """Check ``values`` as a whole against the space, then make them this config's values."""

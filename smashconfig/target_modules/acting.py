@@ -23,6 +23,13 @@ def is_container(module: Any) -> bool:
     return any(True for child in children.values() if child is not None for _ in child.parameters())
 
 
+def _holds_parameters(module: Any) -> bool:
+    for p in module._parameters.values():
+        if p is not None:
+            return True
+    return False
+
+
 @dataclass
 class Split:
     """Targeted module indices, split: ``acted`` leaves, ``skipped`` leaves (→ reason), containers."""
@@ -60,7 +67,7 @@ class Acting:
             return owner
         module = self.index.modules[i]
         if self.algorithm is None:
-            return None if next(module.parameters(recurse=False), None) is not None else "no parameters"
+            return None if _holds_parameters(module) else "no parameters"
         return self.algorithm.skip_reason(self.index.paths[i], module, self.params if params is None else params)
 
     def actable(self, i: int) -> bool:
@@ -80,12 +87,16 @@ class Acting:
             if module._modules and is_container(module):
                 split.containers.append(i)
                 continue
-            reason = owners.get(i)
+            reason = owners.get(i) if owners else None
             if reason is None:  # what reason() says, written out: it runs once per targeted module
                 if skip_reason is not None:
                     reason = skip_reason(paths[i], module, own.get(i, self.params))
                 else:
-                    reason = self.reason(i)
+                    for p in module._parameters.values():
+                        if p is not None:
+                            break
+                    else:
+                        reason = "no parameters"
             if reason is None:
                 acted(i)
             else:
@@ -97,10 +108,8 @@ def _changed_ancestors(index: "ModuleIndex", changed_by: ChangedBy) -> Dict[int,
     """Module index → why it belongs to an ancestor that an algorithm already changed."""
     owners: Dict[int, str] = {}
     paths, modules = index.paths, index.modules
-    for i, module in enumerate(modules):
-        if not module._modules:
-            continue
-        name = changed_by(module)
+    parents = [i for i, module in enumerate(modules) if module._modules]  # only these have parts to own
+    for i, name in zip(parents, map(changed_by, map(modules.__getitem__, parents))):
         if name is None:
             continue
         prefix = paths[i] + "."

@@ -93,12 +93,8 @@ def decide_targets(
     Never raises for patterns that select nothing: ``no_targets`` says why.
     """
     key = key or (f"{algorithm.name}_target_modules" if algorithm is not None else "target_modules")
-    index = index if index is not None else index_modules(model)
     params = dict(params or {})
-    census = take_census(index)
-    heads = output_heads(model, index, census)
-    acting = Acting(index, algorithm, params, changed_by)
-    defaults = None
+    defaults = resolution = None
     if target_modules is None:
         if algorithm is None:
             from smashconfig.errors import TargetModulesError
@@ -108,10 +104,16 @@ def decide_targets(
                 "(e.g. algorithm='quanto') to infer its defaults, or give include/exclude patterns.",
                 key=key,
             )
+    else:  # without an index, the walk that indexes the model also matches the patterns
+        resolution = resolve(target_modules, index if index is not None else model, key=key)
+        index = resolution.index
+    index = index if index is not None else index_modules(model)
+    census = take_census(index)
+    heads = output_heads(model, index, census)
+    acting = Acting(index, algorithm, params, changed_by)
+    if resolution is None:
         defaults = infer_default_targets(model, algorithm, index, changed_by, acting=acting, heads=heads)
         resolution = _inferred_resolution(defaults)
-    else:
-        resolution = resolve(target_modules, index, key=key)
     model_name = type(model).__name__
     matcher = OverrideMatcher(overrides)
     values = _values(index, resolution.targeted, matcher, params)

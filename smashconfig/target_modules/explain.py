@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union, overload
+from dataclasses import asdict, dataclass, replace
+from itertools import compress, repeat
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Union, overload
 
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE
 from smashconfig.target_modules.rules import InstalledAlgorithms, RulesLookup, TargetRules
@@ -16,9 +18,10 @@ if TYPE_CHECKING:
 NO_INCLUDE = "no include pattern matched"
 
 
-@dataclass(slots=True)
-class TargetRecord:
-    """One module's outcome: ``rule`` says what decided it; ``acts``/``reason`` what the algorithm does."""
+class TargetRecord(NamedTuple):
+    """One module's outcome: ``rule`` says what decided it; ``acts``/``reason`` what the algorithm does.
+
+    A read-only record (a named tuple, so that a record per module of a 100,000-module model is cheap)."""
 
     path: str
     type: str
@@ -89,8 +92,8 @@ class Explanation(Sequence[TargetRecord]):
         return self.render()
 
     def to_dict(self) -> Dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if k != "records"}
-        data["records"] = [asdict(r) for r in self.records]
+        data = asdict(replace(self, records=[]))
+        data["records"] = [r._asdict() for r in self.records]
         return data
 
     def to_json(self) -> str:
@@ -164,7 +167,12 @@ def _records(decision: "TargetDecision", with_algorithm: bool) -> List[TargetRec
     targeted = [False] * n
     for i in resolution.targeted:
         targeted[i] = True
-    containers = [bool(m._modules) and is_container(m) for m in index.modules]
+    modules = index.modules
+    containers = list(map(bool, map(attrgetter("_modules"), modules)))  # only a module with submodules may be one
+    told = set(split.containers)  # targeted modules were told apart when split
+    for i in compress(range(n), containers):
+        if i not in told:
+            containers[i] = is_container(modules[i])
     acts: List[Optional[bool]] = [None] * n
     reasons: List[Optional[str]] = [None] * n
     values: List[Optional[Dict[str, Any]]] = [None] * n
@@ -183,4 +191,5 @@ def _records(decision: "TargetDecision", with_algorithm: bool) -> List[TargetRec
             if module_values.set_by and acts[i]:
                 set_by[i] = module_values.set_by
     types = [type(m).__name__ for m in index.modules]
-    return list(map(TargetRecord, index.paths, types, containers, targeted, rules, patterns, acts, reasons, values, set_by))
+    columns = zip(index.paths, types, containers, targeted, rules, patterns, acts, reasons, values, set_by)
+    return list(map(tuple.__new__, repeat(TargetRecord), columns))  # each record made without a Python call

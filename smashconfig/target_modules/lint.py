@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Set
+from itertools import compress, repeat
+from operator import eq
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional, Set
 
 from smashconfig.target_modules.glob import escape_glob, required_literal
 from smashconfig.target_modules.patterns import PatternSet
@@ -57,23 +59,30 @@ def lint(context: LintContext) -> List[str]:
     )
 
 
-def _decided(resolution: Resolution) -> List[tuple]:
-    """(kind, PatternSet, pattern index → module indices it decided), for include and exclude.
+class _Decided:
+    """Pattern index → module indices it decided, worked out for a pattern when first asked.
 
     A module is decided by the first include pattern that matches it and, if excluded, by the
     first exclude pattern that matches it: those are the matches that change what is targeted.
     """
-    out = []
-    for kind, patterns, hits in (
-        ("include", resolution.include, resolution.include_hit),
-        ("exclude", resolution.exclude, resolution.exclude_hit),
-    ):
-        decided: Dict[int, List[int]] = {k: [] for k in range(len(patterns))}
-        for i, hit in enumerate(hits):
-            if hit is not None:
-                decided[hit].append(i)
-        out.append((kind, patterns, decided))
-    return out
+
+    def __init__(self, hits: List[Optional[int]]) -> None:
+        self._hits = hits
+        self._found: Dict[int, List[int]] = {}
+
+    def __getitem__(self, k: int) -> List[int]:
+        found = self._found.get(k)
+        if found is None:
+            found = self._found[k] = list(compress(range(len(self._hits)), map(eq, self._hits, repeat(k))))
+        return found
+
+
+def _decided(resolution: Resolution) -> List[tuple]:
+    """(kind, PatternSet, pattern index → module indices it decided), for include and exclude."""
+    return [
+        ("include", resolution.include, _Decided(resolution.include_hit)),
+        ("exclude", resolution.exclude, _Decided(resolution.exclude_hit)),
+    ]
 
 
 def numbered_siblings(context: LintContext, decided: List[tuple]) -> List[str]:
@@ -87,11 +96,11 @@ def numbered_siblings(context: LintContext, decided: List[tuple]) -> List[str]:
                 fixed = _only_block(pattern, end)
                 narrow = PatternSet([fixed]).single(0)
                 blocks: Dict[str, None] = {}
+                sibling = _sibling_finder(number)
                 for i in by_pattern[k]:
-                    if narrow(paths[i] + ".") is None:
-                        block = _sibling_block(paths[i], number)
-                        if block is not None:
-                            blocks.setdefault(block)
+                    block = sibling(paths[i])  # cheap: tells the few paths worth matching
+                    if block is not None and block not in blocks and narrow(paths[i] + ".") is None:
+                        blocks[block] = None
                 if blocks:
                     messages.append(
                         f"{context.key}: {kind} pattern {pattern!r} also matches numbered siblings of {number} "
@@ -107,12 +116,16 @@ def _only_block(pattern: str, end: int) -> str:
     return pattern[:end] + (rest if rest.startswith(".") else ".*" + rest)
 
 
-def _sibling_block(path: str, number: str) -> Optional[str]:
-    parts = path.split(".")
-    for i, part in enumerate(parts):
-        if part != number and part.isdigit() and part.startswith(number):
-            return ".".join(parts[: i + 1])
-    return None
+def _sibling_finder(number: str) -> Callable[[str], Optional[str]]:
+    """A function giving a path up to its first component that is a longer number starting with
+    ``number`` (``layers.12`` for ``1``), or ``None``."""
+    search = re.compile(rf"(?:^|(?<=\.)){re.escape(number)}[0-9]+(?=\.|$)").search
+
+    def block(path: str) -> Optional[str]:
+        found = search(path)
+        return path[: found.end()] if found is not None else None
+
+    return block
 
 
 def containers_only(context: LintContext, decided: List[tuple]) -> List[str]:
@@ -127,8 +140,8 @@ def containers_only(context: LintContext, decided: List[tuple]) -> List[str]:
             if pattern.endswith("*"):
                 continue  # a pattern ending in * matches the children of whatever it matches
             # what an include matches, it targets; an exclude may also name a container no include matched
-            matched = by_pattern[k] if kind == "include" else _all_matches(paths, patterns, k)
-            if not matched or not all(index.is_container(i) for i in matched):
+            matched = _containers_matched(index, by_pattern[k] if kind == "include" else _matches(paths, patterns, k))
+            if not matched:
                 continue
             inner = [i for i in _descendants(paths, matched) if context.actable(i)]
             if kind == "include":
@@ -146,12 +159,23 @@ def containers_only(context: LintContext, decided: List[tuple]) -> List[str]:
     return messages
 
 
-def _all_matches(paths: List[str], patterns: PatternSet, k: int) -> List[int]:
-    """Every module pattern ``k`` matches; only paths holding the literal text it requires are tried."""
+def _matches(paths: List[str], patterns: PatternSet, k: int) -> Iterator[int]:
+    """Each module pattern ``k`` matches, in order; only paths holding the literal text it requires are tried."""
     single = patterns.single(k)
     piece = required_literal(patterns.patterns[k]).rstrip(".")
-    candidates = [i for i, path in enumerate(paths) if piece in path] if piece else range(len(paths))
-    return [i for i in candidates if single(paths[i] + ".") is not None]
+    for i, path in enumerate(paths):
+        if (not piece or piece in path) and single(path + ".") is not None:
+            yield i
+
+
+def _containers_matched(index: "ModuleIndex", matched: Iterable[int]) -> List[int]:
+    """``matched`` when every one is a container; empty as soon as one is not (or when there are none)."""
+    found = []
+    for i in matched:
+        if not index.is_container(i):
+            return []
+        found.append(i)
+    return found
 
 
 def _descendants(paths: List[str], roots: List[int]) -> List[int]:

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import importlib.metadata
-from typing import Any, Callable, Dict, Mapping, Optional, Protocol
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple
 
 ChangedBy = Callable[[Any], Optional[str]]
 """A module → the name of the algorithm that already changed it (``None`` when none did)."""
@@ -51,14 +51,23 @@ def declared_algorithms() -> Dict[str, Any]:
 
 
 class InstalledAlgorithms:
-    """A :class:`RulesLookup` over the installed algorithms' entry points, for callers without a registry."""
+    """A :class:`RulesLookup` over the installed algorithms' entry points, for callers without a registry.
+
+    The entry points are read once per instance (a lookup made for one call), not once per module."""
 
     def __init__(self) -> None:
         self._loaded: Dict[str, Any] = {}
+        self._declared: Optional[Dict[str, Any]] = None
+        self._recognisers: Optional[List[Tuple[str, Any]]] = None
+
+    def declared(self) -> Dict[str, Any]:
+        if self._declared is None:
+            self._declared = declared_algorithms()
+        return self._declared
 
     def get(self, name: str) -> Any:
         if name not in self._loaded:
-            declared = declared_algorithms()
+            declared = self.declared()
             if not isinstance(name, str) or name not in declared:
                 from smashconfig.errors import UnknownAlgorithmError
                 from smashconfig.text.didyoumean import did_you_mean
@@ -74,11 +83,14 @@ class InstalledAlgorithms:
         return self._loaded[name]
 
     def changed_by(self, module: Any) -> Optional[str]:
-        for name in declared_algorithms():
-            try:
-                algorithm = self.get(name)
-            except Exception:  # a broken plugin says nothing about this module
-                continue
+        if self._recognisers is None:
+            self._recognisers = []
+            for name in self.declared():
+                try:
+                    self._recognisers.append((name, self.get(name)))
+                except Exception:  # a broken plugin says nothing about any module
+                    continue
+        for name, algorithm in self._recognisers:
             if algorithm.is_changed(module):
                 return name
         return None
