@@ -6,6 +6,7 @@ import warnings
 from fnmatch import fnmatchcase
 from typing import Any, Dict, List, Optional
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -80,3 +81,17 @@ def test_modules_in_one_state_share_one_decision():
     assert [v.params["bits"] for v in values[:6]] == [4, 0, 8, 0, 4, 0]
     assert values[0].set_by == {"bits": 1} and values[2].set_by == {"bits": 2} and values[3].set_by == {}
     assert values[0] is values[4] and values[1] is values[3] is values[5]
+
+
+@pytest.mark.parametrize("steps", [1, 8, 40])
+def test_an_automaton_that_grows_too_large_midway_hands_over_to_path_by_path_matching(monkeypatch, steps):
+    import smashconfig.target_modules.automaton as automaton
+
+    monkeypatch.setattr(automaton, "MAX_STEPS", steps)
+    rules = [
+        {"include": ["*.q", "model.layers.1*"], "bits": 4},
+        {"include": ["*"], "exclude": ["*.up", "*[0-9]"], "rank": 2},
+        {"include": ["model.layers.12.*"], "bits": 8},
+    ]
+    listed = [f"model.layers.{i}.{leaf}" for i in (0, 1, 12, 3) for leaf in ("q", "up", "mlp")] + ["model", "model.layers"]
+    check(rules, listed)

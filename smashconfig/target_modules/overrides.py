@@ -6,11 +6,13 @@ own value does. Rules never change what is targeted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
 
+from smashconfig.target_modules.automaton import TooManyStates
 from smashconfig.target_modules.patterns import Matcher, PatternSet
 
 RULE_PATTERN_KEYS = ("include", "exclude")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,10 @@ class OverrideMatcher:
     def matching_rules(self, path: str) -> Tuple[int, ...]:
         """The rules (0-based, ascending) that match the module at ``path``."""
         state = self._state(path)
-        if state is None:
+        found = None if state is None else self._by_automaton(lambda: self._rules_for(state))
+        if found is None:
             return tuple(r for r in range(len(self.rules)) if self.rule_matches(r, path))
-        return self._rules_for(state)
+        return found
 
     def rules_matching_any(self, paths: Sequence[str]) -> Optional[Set[int]]:
         """The rules that match at least one of ``paths``, looked up once per automaton state;
@@ -107,7 +110,7 @@ class OverrideMatcher:
                     if state is None:
                         return None
                     states.add(state)
-        return set().union(*map(self._rules_for, states))
+        return self._by_automaton(lambda: set().union(*map(self._rules_for, states)))
 
     def values(self, path: str, base: Mapping[str, Any]) -> ModuleValues:
         """The effective values of the module at ``path``, starting from the algorithm's ``base`` values
@@ -117,10 +120,12 @@ class OverrideMatcher:
             state = together.path_states.get(path)
             if state is None:
                 state = together.step_to(path)
-            if state is not None:
-                found = self._by_state.get(state)
-                if found is None:
-                    found = self._by_state[state] = self._decided(self._deciding_in(state), base)
+            found = None if state is None else self._by_state.get(state)
+            if found is None and state is not None:
+                found = self._by_automaton(lambda: self._decided(self._deciding_in(state), base))
+                if found is not None:
+                    self._by_state[state] = found
+            if found is not None:
                 return found
             self._together = None  # too many states: match path by path from now on
         deciding = tuple(self._deciding_rule(path, patterns, owners) for _, patterns, owners in self._by_name)
@@ -141,6 +146,14 @@ class OverrideMatcher:
         if found is None:
             found = self._rules_by_state[state] = self._rules_in(state)
         return found
+
+    def _by_automaton(self, work: Callable[[], T]) -> Optional[T]:
+        """``work()``, or ``None`` when the automaton grows too large for it (then it is dropped)."""
+        try:
+            return work()
+        except TooManyStates:
+            self._together = None
+            return None
 
     def _rules_in(self, state: int) -> Tuple[int, ...]:
         """The rules matching every module in ``state``: an include matches, no exclude does."""
