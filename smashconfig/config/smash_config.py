@@ -304,7 +304,7 @@ class SmashConfig(MutableMapping):
             keys.extend(key for key in (f"{name}_{hp}" for hp in names) if key in active)
         return keys
 
-    def _active_hyperparameters(self) -> set:
+    def _active_hyperparameters(self) -> frozenset:
         """The active keys of this config's values (kept until the values or the registry change)."""
         from smashconfig.config.space import active_keys
 
@@ -312,7 +312,7 @@ class SmashConfig(MutableMapping):
         cached = self._active
         if cached is None or cached[0] is not self._values or cached[1] is not space:
             cached = self._active = (self._values, space, frozenset(active_keys(self._registry, self._values)))
-        return set(cached[2])
+        return cached[2]
 
     def _with(self, values: Dict[str, Any], changes: List[Tuple[str, Any]]) -> Dict[str, Any]:
         """``values`` with ``changes`` applied in order, each checked; ``values`` is modified and returned."""

@@ -24,6 +24,7 @@ def is_container(module: Any) -> bool:
 
 
 def _holds_parameters(module: Any) -> bool:
+    """Whether ``module`` holds a parameter of its own (what ``parameters(recurse=False)`` would yield)."""
     for p in module._parameters.values():
         if p is not None:
             return True
@@ -91,12 +92,8 @@ class Acting:
             if reason is None:  # what reason() says, written out: it runs once per targeted module
                 if skip_reason is not None:
                     reason = skip_reason(paths[i], module, own.get(i, self.params))
-                else:
-                    for p in module._parameters.values():
-                        if p is not None:
-                            break
-                    else:
-                        reason = "no parameters"
+                elif not _holds_parameters(module):
+                    reason = "no parameters"
             if reason is None:
                 acted(i)
             else:

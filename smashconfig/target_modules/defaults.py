@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
 from smashconfig.errors import NoTargetsError
 from smashconfig.target_modules.glob import escape_glob
@@ -77,15 +77,10 @@ def output_heads(model: Any, index: Optional[ModuleIndex] = None, census: Option
 
 
 def _path_of(index: ModuleIndex, module: "nn.Module") -> Optional[str]:
-    try:
-        i = index.modules.index(module)  # identity is tried first, at C speed
-    except ValueError:
-        return None
-    except Exception:  # a module class whose __eq__ raises: look by identity alone
-        i = -1
-    if i >= 0 and index.modules[i] is module:
-        return index.paths[i]
-    return next((index.paths[j] for j, m in enumerate(index.modules) if m is module), None)
+    for i, candidate in enumerate(index.modules):
+        if candidate is module:
+            return index.paths[i]
+    return None
 
 
 def _output_embeddings(root: "nn.Module") -> Optional["nn.Module"]:
@@ -207,36 +202,31 @@ def exact_pattern_members(index: ModuleIndex, chosen: List[int]) -> Dict[str, Li
     (module names hold no dots), so only those are checked; one ending in ``*`` checks every path.
     """
     groups: Dict[str, List[int]] = {}
-    tails: Dict[str, int] = {}  # last name → how many patterns end in it
+    tails: Set[str] = set()  # the last names of the patterns that end in a name
     check_all = False
     paths = index.paths
-    folded_parents: Dict[str, str] = {}  # siblings share their parent's folded path: fold it once
+    folded_parents: Dict[str, str] = {"": ""}  # siblings share their parent's folded path: fold it once
     for i in chosen:
         path = paths[i]
         parent, _, name = path.rpartition(".")
-        if parent:
-            prefix = folded_parents.get(parent)
-            if prefix is None:
-                prefix = folded_parents[parent] = _folded(parent) + "."
-            pattern = prefix + ("*" if name.isdigit() else escape_glob(name))
-        else:
-            pattern = _folded(path)
+        prefix = folded_parents.get(parent)
+        if prefix is None:
+            prefix = folded_parents[parent] = _folded(parent) + "."
+        pattern = prefix + ("*" if name.isdigit() else escape_glob(name))
         members = groups.get(pattern)
         if members is None:
             groups[pattern] = members = []
             if name.isdigit():
                 check_all = True
             else:
-                tails[name] = 1
+                tails.add(name)
         members.append(i)
     chosen_set = set(chosen)
+    every_path = list(zip(paths, range(len(paths)))) + list(index.aliases.items())
     candidates = [
         path
-        for j, path in enumerate(paths)
+        for path, j in every_path
         if j not in chosen_set and (check_all or path.rpartition(".")[2] in tails)
-    ]
-    candidates += [
-        alias for alias, j in index.aliases.items() if j not in chosen_set and (check_all or alias.rpartition(".")[2] in tails)
     ]
     too_wide = set()
     if candidates:
