@@ -115,19 +115,15 @@ class OverrideMatcher:
     def values(self, path: str, base: Mapping[str, Any]) -> ModuleValues:
         """The effective values of the module at ``path``, starting from the algorithm's ``base`` values
         (the same ``base`` for every call on one matcher)."""
-        together = self._together
-        if together is not None:
-            state = together.path_states.get(path)
-            if state is None:
-                state = together.step_to(path)
-            found = None if state is None else self._by_state.get(state)
-            if found is None and state is not None:
+        state = self._state(path)  # None without an automaton: then path by path, from now on
+        if state is not None:
+            found = self._by_state.get(state)
+            if found is None:
                 found = self._by_automaton(lambda: self._decided(self._deciding_in(state), base))
                 if found is not None:
                     self._by_state[state] = found
             if found is not None:
                 return found
-            self._together = None  # too many states: match path by path from now on
         deciding = tuple(self._deciding_rule(path, patterns, owners) for _, patterns, owners in self._by_name)
         return self._decided(deciding, base)
 
