@@ -210,6 +210,21 @@ def test_strict_names_every_problem_in_one_error():
     assert isinstance(caught.value, SmashConfigError) and isinstance(caught.value, ValueError)
 
 
+@pytest.mark.parametrize("build", [meta_llama, tied_llama])
+def test_without_an_algorithm_the_head_among_the_layers_with_parameters_warns(build):
+    messages = warned(lambda: explain_targets({"include": ["*"]}, build()))
+
+    assert_one_holds(messages, ("'lm_head'", "output head", "exclude"))
+
+
+def test_without_an_algorithm_a_head_of_no_parameters_is_not_warned_about():
+    model = nn.Module()
+    model.body = nn.Sequential(nn.Identity())
+    model.lm_head = nn.Identity()
+
+    assert [m for m in warned(lambda: explain_targets({"include": ["*"]}, model)) if "head" in m] == []
+
+
 def test_resolution_warns_about_a_pattern_that_matched_nothing(tiny_llama):
     with pytest.warns(TargetPatternWarning) as record:
         paths = expand_list_of_targeted_paths({"include": ["*q_proj"], "exclude": ["*k_prj"]}, tiny_llama)

@@ -177,6 +177,14 @@ def test_bulk_hits_agree_with_one_path_at_a_time(pattern_list, paths):
 
 
 @FAST
+@given(pattern_list=st.lists(patterns, min_size=1, max_size=4), paths=st.lists(st.text(alphabet="ab0.", min_size=1, max_size=6), max_size=8))
+def test_first_of_module_steps_from_remembered_parents_to_what_first_says(pattern_list, paths):
+    matcher = Matcher([pattern_list])
+    for path in paths + paths[::-1]:  # any order, each path asked again after its relatives were
+        assert matcher.first_of_module(path) == (reference_first(pattern_list, path),)
+
+
+@FAST
 @given(pattern=patterns, subject=subjects)
 def test_required_literal_is_in_every_match(pattern, subject):
     if fnmatch_quiet(subject, pattern):

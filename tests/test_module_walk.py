@@ -39,6 +39,7 @@ def check(model: nn.Module) -> ModuleIndex:
     listed = {path for path, _ in named}
     others = {path: module for path, module in every_path(model) if path not in listed}
     assert {alias: index.modules[k] for alias, k in index.aliases.items()} == others
+    assert index.with_submodules() == [i for i, module in enumerate(index.modules) if module._modules]
     return index
 
 
@@ -128,3 +129,15 @@ def test_stepping_component_by_component_reaches_the_state_of_the_whole_path(pat
             state = stepped.child(state, components[k])
             assert state == stepped.run(".".join(components[: k + 1]))
             assert stepped.accepted(state) == read.accepted(read.run(".".join(components[: k + 1])))
+
+
+def test_the_modules_with_submodules_of_a_pipeline_include_its_components():
+    class Pipeline:
+        def __init__(self) -> None:
+            self.unet = node(block=node(conv=nn.Linear(1, 1)), gap=nn.Identity())
+            self.vae = nn.Identity()
+
+    index = index_modules(Pipeline())
+    assert index.paths == ["unet", "unet.block", "unet.block.conv", "unet.gap", "vae"]
+    assert index.with_submodules() == [0, 1]
+    assert ModuleIndex(index.paths, index.modules).with_submodules() == [0, 1]  # an index made by hand: found by looking

@@ -84,17 +84,17 @@ class Registry:
 
     def changed_by(self, module: Any) -> Optional[str]:
         """The name of the registered algorithm that produced ``module`` (see ``Algorithm.is_changed``), or ``None``."""
-        for name, algorithm in self._recognisers():
-            if algorithm.is_changed(module):
+        for name, is_changed in self._recognisers():
+            if is_changed(module):
                 return name
         return None
 
     def _recognisers(self) -> List[Any]:
-        """(name, algorithm) of those that recognise modules they changed (override ``is_changed``)."""
+        """(name, ``is_changed``) of the algorithms that recognise modules they changed (override it)."""
         self._load()
         algorithms = self._algorithms
         if self._recognising is None or self._recognising[0] is not algorithms:
-            found = [(n, a) for n, a in algorithms.items() if type(a).is_changed is not Algorithm.is_changed]
+            found = [(n, a.is_changed) for n, a in algorithms.items() if type(a).is_changed is not Algorithm.is_changed]
             self._recognising = (algorithms, found)
         return self._recognising[1]
 

@@ -85,14 +85,15 @@ class Acting:
         skip_reason = self.algorithm.skip_reason if self.algorithm is not None else None
         for i in targeted:
             module = modules[i]
-            if module._modules and is_container(module):
+            # is_container and _holds_parameters, asked only where a module holds parameters of its own
+            if module._modules and (not module._parameters or is_container(module)):
                 split.containers.append(i)
                 continue
             reason = owners.get(i) if owners else None
             if reason is None:  # what reason() says, written out: it runs once per targeted module
                 if skip_reason is not None:
                     reason = skip_reason(paths[i], module, own.get(i, self.params))
-                elif not _holds_parameters(module):
+                elif not module._parameters or not _holds_parameters(module):
                     reason = "no parameters"
             if reason is None:
                 acted(i)
@@ -105,7 +106,7 @@ def _changed_ancestors(index: "ModuleIndex", changed_by: ChangedBy) -> Dict[int,
     """Module index → why it belongs to an ancestor that an algorithm already changed."""
     owners: Dict[int, str] = {}
     paths, modules = index.paths, index.modules
-    parents = [i for i, module in enumerate(modules) if module._modules]  # only these have parts to own
+    parents = index.with_submodules()  # only these have parts to own
     for i, name in zip(parents, map(changed_by, map(modules.__getitem__, parents))):
         if name is None:
             continue

@@ -108,8 +108,10 @@ def decide_targets(
         resolution = resolve(target_modules, index if index is not None else model, key=key)
         index = resolution.index
     index = index if index is not None else index_modules(model)
-    census = take_census(index)
-    heads = output_heads(model, index, census)
+    census = heads = None
+    if algorithm is not None:  # the census serves the defaults, the head search and the coverage
+        census = take_census(index)
+        heads = output_heads(model, index, census)
     acting = Acting(index, algorithm, params, changed_by)
     if resolution is None:
         defaults = infer_default_targets(model, algorithm, index, changed_by, acting=acting, heads=heads)
@@ -136,6 +138,8 @@ def decide_targets(
         if getattr(algorithm, "warns_on_low_coverage", True):
             decision.coverage_warning = low_coverage_warning(decision.coverage, algorithm.name, key)
     if check:
+        if heads is None:  # without an algorithm, the heads matter only among the modules it would act on
+            heads = output_heads(model, index) if split.acted else {}
         decision.warnings = _warnings(decision, acting, matcher, algorithm, heads)
     return decision
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import is_
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
 from smashconfig.errors import NoTargetsError
@@ -70,17 +72,20 @@ def output_heads(model: Any, index: Optional[ModuleIndex] = None, census: Option
                 tied = f"weight tied to the input embedding {embeddings[weight_id]}"
                 found[path] = f"{found[path]}; {tied}" if path in found else tied
         lm_head_path = f"{name}.lm_head" if name else "lm_head"
-        if not found and root._modules.get("lm_head") is not None and lm_head_path in index:
+        if not found and root._modules.get("lm_head") is not None and _listed(index, lm_head_path):
             found[lm_head_path] = "top-level lm_head"
         heads.update(found)
     return heads
 
 
+def _listed(index: ModuleIndex, path: str) -> bool:
+    """``path in index``, without building the index's path → position table (scanning once is cheaper)."""
+    return path in index.aliases or path in index.paths
+
+
 def _path_of(index: ModuleIndex, module: "nn.Module") -> Optional[str]:
-    for i, candidate in enumerate(index.modules):
-        if candidate is module:
-            return index.paths[i]
-    return None
+    """The path ``module`` is listed at, found by identity (a C-level scan), or ``None``."""
+    return next(compress(index.paths, map(is_, index.modules, repeat(module))), None)
 
 
 def _output_embeddings(root: "nn.Module") -> Optional["nn.Module"]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from dataclasses import asdict, dataclass, replace
-from itertools import compress, repeat
+from itertools import repeat
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Union, overload
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union, overload
 
 from smashconfig.target_modules.normalize import TARGET_MODULES_TYPE
 from smashconfig.target_modules.rules import InstalledAlgorithms, RulesLookup, TargetRules
@@ -154,25 +155,24 @@ def _records(decision: "TargetDecision", with_algorithm: bool) -> List[TargetRec
     index, resolution, split = decision.index, decision.resolution, decision.split
     n = len(index.paths)
     include, exclude = resolution.include.patterns, resolution.exclude.patterns
-    include_rules = [f"targeted by {p!r}" for p in include]
-    exclude_rules = [f"excluded by {p!r}" for p in exclude]
     pairs = list(zip(resolution.include_hit, resolution.exclude_hit))
-    patterns = [exclude[e] if e is not None else (include[h] if h is not None else None) for h, e in pairs]
-    if decision.default_rules is not None:
-        rules = decision.default_rules
-    else:
-        rules = [
-            exclude_rules[e] if e is not None else (include_rules[h] if h is not None else NO_INCLUDE) for h, e in pairs
-        ]
+    pattern_of: Dict[Tuple[Optional[int], Optional[int]], Optional[str]] = {}
+    rule_of: Dict[Tuple[Optional[int], Optional[int]], str] = {}
+    for pair in set(pairs):  # few distinct (include, exclude) pairs: each worked out once
+        h, e = pair
+        pattern_of[pair] = exclude[e] if e is not None else (include[h] if h is not None else None)
+        rule_of[pair] = (
+            f"excluded by {exclude[e]!r}" if e is not None else (f"targeted by {include[h]!r}" if h is not None else NO_INCLUDE)
+        )
+    patterns = list(map(pattern_of.__getitem__, pairs))
+    rules = decision.default_rules if decision.default_rules is not None else list(map(rule_of.__getitem__, pairs))
     targeted = [False] * n
-    for i in resolution.targeted:
-        targeted[i] = True
+    deque(map(targeted.__setitem__, resolution.targeted, repeat(True)), maxlen=0)
     modules = index.modules
-    containers = list(map(bool, map(attrgetter("_modules"), modules)))  # only a module with submodules may be one
+    containers = [False] * n  # only a module with submodules may be one
     told = set(split.containers)  # targeted modules were told apart when split
-    for i in compress(range(n), containers):
-        if i not in told:
-            containers[i] = is_container(modules[i])
+    for i in index.with_submodules():  # without parameters of its own, it is one
+        containers[i] = i in told or not modules[i]._parameters or is_container(modules[i])
     acts: List[Optional[bool]] = [None] * n
     reasons: List[Optional[str]] = [None] * n
     values: List[Optional[Dict[str, Any]]] = [None] * n
@@ -190,6 +190,6 @@ def _records(decision: "TargetDecision", with_algorithm: bool) -> List[TargetRec
         for i, module_values in decision.values.items():
             if module_values.set_by and acts[i]:
                 set_by[i] = module_values.set_by
-    types = [type(m).__name__ for m in index.modules]
+    types = list(map(attrgetter("__name__"), map(type, modules)))
     columns = zip(index.paths, types, containers, targeted, rules, patterns, acts, reasons, values, set_by)
     return list(map(tuple.__new__, repeat(TargetRecord), columns))  # each record made without a Python call

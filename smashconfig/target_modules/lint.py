@@ -94,13 +94,18 @@ def numbered_siblings(context: LintContext, decided: List[tuple]) -> List[str]:
             for found in _NUMBER_STAR.finditer(pattern):
                 number, end = found.group(1), found.end(1)
                 fixed = _only_block(pattern, end)
-                narrow = PatternSet([fixed]).single(0)
+                narrow = PatternSet([fixed]).matcher.first_of_module
                 blocks: Dict[str, None] = {}
                 sibling = _sibling_finder(number)
+                inside = "\0"  # the block of the last sibling found: the paths after it in it are passed over
                 for i in by_pattern[k]:
-                    block = sibling(paths[i])  # cheap: tells the few paths worth matching
-                    if block is not None and block not in blocks and narrow(paths[i] + ".") is None:
+                    path = paths[i]
+                    if path.startswith(inside):
+                        continue
+                    block = sibling(path)  # cheap: tells the few paths worth matching
+                    if block is not None and block not in blocks and narrow(path)[0] is None:
                         blocks[block] = None
+                        inside = block + "."
                 if blocks:
                     messages.append(
                         f"{context.key}: {kind} pattern {pattern!r} also matches numbered siblings of {number} "

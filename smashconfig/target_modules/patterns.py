@@ -67,6 +67,11 @@ class Matcher:
             wild = tuple(group.regex_first(path) if group.wild else None for group in self.groups)
         return tuple(_earliest(w, group.literal.get(path)) for w, group in zip(wild, self.groups))
 
+    def first_of_module(self, path: str) -> Tuple[Optional[int], ...]:
+        """:meth:`first` for a module path, stepped from its parent's remembered state where that decides."""
+        state = self.state_of(path)
+        return self._verdict(state) if state is not None else self.first(path)
+
     def state_of(self, path: str) -> Optional[int]:
         """The automaton state of ``path``, or ``None`` when it alone does not decide :meth:`first`.
 

@@ -87,10 +87,10 @@ class InstalledAlgorithms:
             self._recognisers = []
             for name in self.declared():
                 try:
-                    self._recognisers.append((name, self.get(name)))
+                    self._recognisers.append((name, self.get(name).is_changed))
                 except Exception:  # a broken plugin says nothing about any module
                     continue
-        for name, algorithm in self._recognisers:
-            if algorithm.is_changed(module):
+        for name, is_changed in self._recognisers:
+            if is_changed(module):
                 return name
         return None

@@ -38,6 +38,9 @@ class ModuleIndex:
     _positions: Dict[str, int] = field(default_factory=dict, repr=False, compare=False)
     parents: List[int] = field(default_factory=list, repr=False, compare=False)
     aliases: Dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    branches: Optional[List[int]] = field(default=None, repr=False, compare=False)
+    """Positions of the modules with submodules (``_modules`` not empty), ascending, when the index
+    comes from :func:`index_modules`; see :meth:`with_submodules`."""
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -60,6 +63,12 @@ class ModuleIndex:
 
     def module(self, path: str) -> "nn.Module":
         return self.modules[self.position(path)]
+
+    def with_submodules(self) -> List[int]:
+        """Positions of the modules with submodules (``_modules`` not empty), ascending."""
+        if self.branches is not None:
+            return self.branches
+        return [i for i, module in enumerate(self.modules) if module._modules]
 
     def is_container(self, i: int) -> bool:
         """Whether the module at index ``i`` has submodules."""
@@ -124,9 +133,12 @@ def index_with_states(model: Any, automaton: Any) -> Tuple[ModuleIndex, List[int
             walk.paths.append(name)
             walk.modules.append(root)
             walk.parents.append(-1)
+            if root._modules:
+                walk.branches.append(len(walk.paths) - 1)
             walk.run(root, name + ".", len(walk.paths) - 1, state)
     aliases = _alias_paths(walk.paths, walk.modules, walk.shared)
-    return ModuleIndex(walk.paths, walk.modules, parents=walk.parents, aliases=aliases), walk.states
+    index = ModuleIndex(walk.paths, walk.modules, parents=walk.parents, aliases=aliases, branches=walk.branches)
+    return index, walk.states
 
 
 class _Walk:
@@ -141,6 +153,7 @@ class _Walk:
         self.paths: List[str] = []
         self.modules: List[nn.Module] = []
         self.parents: List[int] = []
+        self.branches: List[int] = []
         self.states: List[int] = []
         self.seen: set = {None}  # a None child is skipped by the test for modules already seen
         self.shared: List[Tuple[str, nn.Module]] = []
@@ -149,7 +162,7 @@ class _Walk:
         """Walk ``root``'s submodules; ``prefix`` is ``root``'s path and a dot, ``position`` its index."""
         automaton, seen, note_shared = self.automaton, self.seen, self.shared.append
         add_path, add_module, add_parent = self.paths.append, self.modules.append, self.parents.append
-        add_seen, add_state = seen.add, self.states.append
+        add_seen, add_state, add_branch = seen.add, self.states.append, self.branches.append
         child_state = automaton.child if automaton is not None else None
         by_state = automaton.by_state if automaton is not None else None
         steps = automaton.transitions(state) if automaton is not None else None
@@ -178,6 +191,7 @@ class _Walk:
                 if children:
                     push((items, prefix, position, state, steps))
                     items, prefix, position, state = iter(children.items()), path + ".", len(self.paths) - 1, here
+                    add_branch(position)
                     if steps is not None:
                         steps = by_state[here]
                     break
