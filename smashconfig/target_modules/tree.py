@@ -171,13 +171,15 @@ class _Walk:
         items = iter(root._modules.items())
         stack = []
         push, pop = stack.append, stack.pop
+        size = len(seen)  # adding a module seen already (or None) leaves the set's size as it was: one lookup each
         while True:
             for name, child in items:
-                if child in seen:
+                add_seen(child)
+                if len(seen) == size:
                     if child is not None:
                         note_shared((prefix + name, child))
                     continue
-                add_seen(child)
+                size += 1
                 path = prefix + name
                 add_path(path)
                 add_module(child)
