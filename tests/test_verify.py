@@ -272,3 +272,21 @@ def test_against_reports_a_config_that_changed_since_the_plan(capsys, tmp_path):
     assert "lora: not in the plan; the config adds it" in out
     assert "quanto: 12 would no longer be acted on" in out
     assert "model.layers.[0-3].mlp.{gate,up,down}_proj" in out
+
+
+def test_smash_given_a_plan_walks_the_model_no_more_often_than_given_the_config(monkeypatch):
+    from smashconfig.target_modules import tree
+
+    walks = []
+    walk = tree._Walk.run
+    monkeypatch.setattr(tree._Walk, "run", lambda self, *args: walks.append(1) or walk(self, *args))
+    config = SmashConfig(["quanto"])
+    plan = plan_smash(models.tiny_llama(), config)
+
+    walks.clear()
+    smash(models.tiny_llama(), config)
+    by_config = len(walks)
+    walks.clear()
+    smash(models.tiny_llama(), plan)
+
+    assert len(walks) == by_config  # the plan is verified on the index the snapshot is taken from

@@ -53,7 +53,7 @@ def _smash(model: Any, config: Union["SmashConfig", SmashPlan, Mapping[str, Any]
     index = index_modules(model)
     if isinstance(config, SmashPlan):
         plan, registry = config, default_registry()
-        check_plan_fits(plan, model, registry)
+        check_plan_fits(plan, model, registry, index)
     else:
         plan = plan_on_index(model, config, index, strict=strict)
         registry = _registry_of(config)
@@ -77,12 +77,12 @@ def refuse_smashed(model: Any) -> None:
         )
 
 
-def check_plan_fits(plan: SmashPlan, model: Any, registry: Registry) -> None:
+def check_plan_fits(plan: SmashPlan, model: Any, registry: Registry, index: Optional[ModuleIndex] = None) -> None:
     """Refuse a plan whose values the space does not allow, or that ``model`` does not resolve as."""
     from smashconfig.plan.verify import verify_plan
 
     plan.check_values(registry)
-    diff = verify_plan(plan, model, registry)
+    diff = verify_plan(plan, model, registry, index=index)
     if not diff.ok:
         raise PlanError(f"the model does not fit the plan: {diff}")
 

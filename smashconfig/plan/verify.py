@@ -68,15 +68,16 @@ class PlanDiff:
         return "\n".join(lines)
 
 
-def verify_plan(plan: Any, model: Any, registry: Any = None) -> PlanDiff:
-    """Re-resolve each step's patterns and rules (as recorded, inferred ones too) on ``model`` and compare."""
+def verify_plan(plan: Any, model: Any, registry: Any = None, *, index: Any = None) -> PlanDiff:
+    """Re-resolve each step's patterns and rules (as recorded, inferred ones too) on ``model`` and compare
+    (``index``: ``model``'s modules, when the caller has indexed them just before)."""
     from smashconfig.contract.registry import default_registry
     from smashconfig.plan.groups import step_groups
     from smashconfig.target_modules.decide import decide_targets
     from smashconfig.target_modules.tree import index_modules
 
     registry = registry if registry is not None else default_registry()
-    index = index_modules(model)
+    index = index if index is not None else index_modules(model)
     steps = []
     changes: List[str] = []
     for step in plan.steps:
