@@ -98,13 +98,16 @@ class Quanto(Algorithm):
         """Swap every targeted layer for its quanto counterpart (each group with its own types), calibrate
         when activations are quantized, then freeze, as optimum-quanto's ``quantize`` then ``freeze`` do.
 
-        The original layers stay alive (for rollback), so the float temporaries of freezing leave heap
-        holes between them; those are given back to the system every few MiB (``FreeMemoryReleaser``)."""
+        The original layers stay alive (for rollback); each quantized weight's tensors are moved into
+        room reserved before freezing began (``ReservedResults``), so that the float temporaries of
+        freezing are reused from layer to layer instead of leaving holes, and what holes remain are
+        given back when they add up (``FreeMemoryReleaser``)."""
         import torch
         from optimum.quanto import Calibration
 
         from smashconfig.apply.calibration import run_batches
         from smashconfig.apply.memory import FreeMemoryReleaser
+        from smashconfig.apply.reserved import ReservedResults
 
         with torch.no_grad():  # nothing here is to be differentiated; recording it would only cost time
             quantized = self._swap(step)
@@ -115,12 +118,14 @@ class Quanto(Algorithm):
                             "calibration_data yielded no batch, so the activation scales would stay uncalibrated; "
                             "give at least one batch"
                         )
+            known: Dict[Any, Dict[str, Any]] = {}
+            reserved = ReservedResults([_result_layouts(qmodule, known) for _, qmodule in quantized])
             releaser = FreeMemoryReleaser()
-            for path, qmodule in quantized:
+            for k, (path, qmodule) in enumerate(quantized):
                 step.progress(path)
-                weight_bytes = _weight_bytes(qmodule)
+                weight_bytes = qmodule.weight.nbytes
                 qmodule.freeze()
-                releaser.processed(weight_bytes)
+                releaser.processed(weight_bytes, kept=reserved.settle(k, qmodule.weight))
             step.progress(None)
 
     def rebuild_step(self, step: "StepInput") -> None:
@@ -170,8 +175,8 @@ class Quanto(Algorithm):
         return layout
 
 
-def _frozen_weight_parts(module: "nn.Module", path: str) -> Dict[str, Any]:
-    """The tensors a frozen copy of ``module`` would save for its weight, computed on the meta device."""
+def _meta_qweight(module: "nn.Module") -> Any:
+    """What freezing ``module`` would make its weight, computed on the meta device."""
     import copy
 
     import torch
@@ -179,15 +184,35 @@ def _frozen_weight_parts(module: "nn.Module", path: str) -> Dict[str, Any]:
     stand_in = copy.copy(module)  # shares everything but the weight, which becomes a meta tensor
     stand_in._parameters = dict(module._parameters)
     stand_in._parameters["weight"] = torch.nn.Parameter(torch.empty_like(module.weight, device="meta"))
-    parts: Dict[str, Any] = {}
     with torch.no_grad():
-        stand_in.qweight.save_to_state_dict(parts, f"{path}.weight.", False)
+        return stand_in.qweight
+
+
+def _frozen_weight_parts(module: "nn.Module", path: str) -> Dict[str, Any]:
+    """The tensors a frozen copy of ``module`` would save for its weight, computed on the meta device."""
+    parts: Dict[str, Any] = {}
+    _meta_qweight(module).save_to_state_dict(parts, f"{path}.weight.", False)
     return parts
 
 
-def _weight_bytes(module: "nn.Module") -> int:
-    weight = module._parameters.get("weight")
-    return 0 if weight is None else weight.numel() * weight.element_size()
+def _result_layouts(qmodule: "nn.Module", known: Dict[Any, Dict[str, Any]]) -> Dict[str, Any]:
+    """How freezing ``qmodule`` will lay out its weight's inner tensors (worked out on the meta device
+    once per kind of layer in ``known``); empty where that cannot be told beforehand."""
+    from smashconfig.apply.reserved import inner_tensors, layout_of
+
+    weight = qmodule.weight
+    key = (
+        type(qmodule), weight.shape, weight.stride(), weight.dtype, weight.device,
+        qmodule.weight_qtype, qmodule.weight_group_size, qmodule.activation_qtype, type(qmodule.optimizer),
+    )
+    found = known.get(key)
+    if found is None:
+        try:
+            inner = inner_tensors(_meta_qweight(qmodule))
+        except Exception:  # a layout not known beforehand is only not reserved for
+            inner = {}
+        found = known[key] = {name: layout_of(t)[:3] + (weight.device,) for name, t in inner.items()}
+    return found
 
 
 def _output_quantization_off(module: "nn.Module") -> bool:
