@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from smashconfig.apply.memory import FreeMemoryReleaser
     from smashconfig.contract.step import StepInput
 
+RELEASE_SLACK_BYTES = 16 * 1024 * 1024
+"""Growth of a step beyond its start that is tolerated before free heap memory is given back."""
 SUPPORTED = "Linear layers, and fused MoE experts (3-D weights) where their CPU forward runs quantized"
 
 
@@ -164,7 +166,9 @@ class TorchAO(Algorithm):
 
         from smashconfig.apply.memory import FreeMemoryReleaser
 
-        releaser = FreeMemoryReleaser()  # the originals stay alive for rollback: give back the holes between them
+        # the originals stay alive for rollback: the holes between them are given back once they add up to
+        # 16 MiB (quantize_'s temporaries are not reserved for, so holes come sooner than with quanto)
+        releaser = FreeMemoryReleaser(slack_bytes=RELEASE_SLACK_BYTES)
         with torch.no_grad():
             for group in step.groups:
                 self._quantize(step.model, group.paths, group.params, step.progress, releaser)
