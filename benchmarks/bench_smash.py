@@ -38,7 +38,7 @@ import common
 import memprobe
 from memprobe import MIB
 
-RUNS, RUNS_8K, FIRST_RUNS = 4, 3, 2
+RUNS, RUNS_8K, FIRST_RUNS = 6, 3, 2
 THREADS = 1  # on a shared 2-core machine, OpenMP threads waiting on each other make small kernels 10x slower at random
 TIME_GOAL, MEMORY_GOAL = 1.05, 1.1
 SEED = 0
