@@ -102,36 +102,69 @@ def test_a_step_that_fails_after_settling_restores_the_originals(monkeypatch):
     assert_unchanged(model, before)
 
 
-needs_trim = pytest.mark.skipif(
-    memory._malloc_trim() is None or memory.resident_bytes() is None, reason="needs glibc and /proc/self/statm"
-)
+class Resident:
+    """A resident set the test moves by hand (``memory.resident_bytes``), and the releases it sees."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.now = 1000 * MIB
+        self.released = 0
+        monkeypatch.setattr(memory, "resident_bytes", lambda: self.now)
+        monkeypatch.setattr(memory, "_malloc_trim", lambda: (lambda pad: None))
+        monkeypatch.setattr(memory, "release_free_memory", self.release)
+
+    def release(self) -> None:
+        self.released += 1
+        self.now -= 40 * MIB  # what giving back the holes returns
 
 
-@needs_trim
 def test_free_memory_is_given_back_only_past_the_slack(monkeypatch):
-    released = []
-    monkeypatch.setattr(memory, "release_free_memory", lambda: released.append(1))
-    quiet = FreeMemoryReleaser(slack_bytes=1 << 40, check_every_bytes=1)
-    eager = FreeMemoryReleaser(slack_bytes=0, check_every_bytes=1)
-    grown = torch.ones(16 * MIB // 4)  # 16 MiB made resident
+    resident = Resident(monkeypatch)
+    releaser = FreeMemoryReleaser(slack_bytes=64 * MIB, check_every_bytes=4 * MIB)
 
-    quiet.processed(1)
-    assert released == [] and quiet.releases == 0
-    eager.processed(1)
-    assert released == [1] and eager.releases == 1
-    del grown
+    resident.now += 60 * MIB
+    releaser.processed(4 * MIB)
+    assert resident.released == 0  # within the slack
+    resident.now += 10 * MIB
+    releaser.processed(2 * MIB)
+    assert resident.released == 0  # not looked at before 4 MiB more are processed
+    releaser.processed(2 * MIB)
+    assert resident.released == 1 and releaser.releases == 1
 
 
-@needs_trim
+def test_after_a_release_the_slack_counts_from_what_it_left(monkeypatch):
+    resident = Resident(monkeypatch)
+    releaser = FreeMemoryReleaser(slack_bytes=64 * MIB, check_every_bytes=1)
+    resident.now += 100 * MIB
+    releaser.processed(1)  # 100 MiB grown: released, 60 MiB left
+    assert resident.released == 1
+
+    resident.now += 50 * MIB
+    releaser.processed(1)  # 110 MiB: within 60 + 64
+    assert resident.released == 1
+    resident.now += 20 * MIB
+    releaser.processed(1)
+    assert resident.released == 2
+
+
 def test_what_a_step_keeps_is_not_counted_as_growth(monkeypatch):
-    released = []
-    monkeypatch.setattr(memory, "release_free_memory", lambda: released.append(1))
+    resident = Resident(monkeypatch)
     releaser = FreeMemoryReleaser(slack_bytes=8 * MIB, check_every_bytes=1)
-    kept = torch.ones(32 * MIB // 4)
 
-    releaser.processed(1, kept=kept.nbytes)
-    assert released == []
-    del kept
+    resident.now += 32 * MIB
+    releaser.processed(1, kept=30 * MIB)
+    assert resident.released == 0
+    resident.now += 8 * MIB
+    releaser.processed(1)
+    assert resident.released == 1
+
+
+def test_without_glibc_or_proc_nothing_is_released(monkeypatch):
+    monkeypatch.setattr(memory, "resident_bytes", lambda: None)
+    monkeypatch.setattr(memory, "release_free_memory", lambda: pytest.fail("released"))
+    releaser = FreeMemoryReleaser(slack_bytes=0, check_every_bytes=1)
+
+    releaser.processed(1 << 30)
+    assert releaser.releases == 0
 
 
 def test_the_resident_set_is_read_or_none():
