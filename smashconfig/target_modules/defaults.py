@@ -71,16 +71,11 @@ def output_heads(model: Any, index: Optional[ModuleIndex] = None, census: Option
             if weight_id in embeddings and inside(path):
                 tied = f"weight tied to the input embedding {embeddings[weight_id]}"
                 found[path] = f"{found[path]}; {tied}" if path in found else tied
-        lm_head_path = f"{name}.lm_head" if name else "lm_head"
-        if not found and root._modules.get("lm_head") is not None and _listed(index, lm_head_path):
-            found[lm_head_path] = "top-level lm_head"
+        lm_head = root._modules.get("lm_head")
+        if not found and lm_head is not None and _path_of(index, lm_head) is not None:
+            found[f"{name}.lm_head" if name else "lm_head"] = "top-level lm_head"
         heads.update(found)
     return heads
-
-
-def _listed(index: ModuleIndex, path: str) -> bool:
-    """``path in index``, without building the index's path → position table (scanning once is cheaper)."""
-    return path in index.aliases or path in index.paths
 
 
 def _path_of(index: ModuleIndex, module: "nn.Module") -> Optional[str]:

@@ -170,9 +170,8 @@ def _records(decision: "TargetDecision", with_algorithm: bool) -> List[TargetRec
     deque(map(targeted.__setitem__, resolution.targeted, repeat(True)), maxlen=0)
     modules = index.modules
     containers = [False] * n  # only a module with submodules may be one
-    told = set(split.containers)  # targeted modules were told apart when split
     for i in index.with_submodules():  # without parameters of its own, it is one
-        containers[i] = i in told or not modules[i]._parameters or is_container(modules[i])
+        containers[i] = not modules[i]._parameters or is_container(modules[i])
     acts: List[Optional[bool]] = [None] * n
     reasons: List[Optional[str]] = [None] * n
     values: List[Optional[Dict[str, Any]]] = [None] * n
